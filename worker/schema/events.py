@@ -1,0 +1,56 @@
+"""The progress events a training run emits: one schema for trainer, worker and API.
+
+Torch-free. Every event is a plain JSON-able dict with a `kind`; the trainer hands them to
+its `on_event` callback, the worker forwards them to the API unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypedDict
+
+EPOCH_METRICS = (
+    "train_loss",
+    "train_acc",
+    "test_loss",
+    "test_acc",
+    "epoch_seconds",
+    "images_per_second",
+    "lr",
+)
+
+
+class StartedEvent(TypedDict):
+    kind: Literal["started"]
+    start_epoch: int  # 1-based epoch training starts at (> 1 when resumed from a checkpoint)
+    epochs: int
+    steps_per_epoch: int
+    device: str
+    device_name: str
+    precision: str
+    parameters: int
+    dataset: str  # e.g. "cifar100" or "synthetic (seed 0, 5000/1000 images)"
+    train_size: int
+    test_size: int
+
+
+class BatchEvent(TypedDict):
+    kind: Literal["batch"]
+    epoch: int  # 1-based
+    step: int  # 1-based step within the epoch
+    global_step: int  # 1-based step since the start of training
+    loss: float  # mean cross-entropy of the last reported step
+
+
+class EpochEvent(TypedDict):
+    kind: Literal["epoch"]
+    epoch: int  # 1-based
+    metrics: dict[str, float]  # every name in EPOCH_METRICS; accuracies are fractions 0..1
+
+
+class FinishedEvent(TypedDict):
+    kind: Literal["finished"]
+    status: Literal["succeeded", "cancelled"]
+    result: dict[str, Any]  # TrainResult.to_dict()
+
+
+Event = StartedEvent | BatchEvent | EpochEvent | FinishedEvent

@@ -1,0 +1,199 @@
+"""The run-config schema: one declarative description of a training run.
+
+Torch-free on purpose: the API validates submitted runs with this very module and the worker
+builds models, data and optimiser from it. Cross-field rules live in field validators (not a
+model validator) so that every error names the field that is wrong.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+
+Architecture = Literal["mlp", "cnn", "resnet18"]
+Activation = Literal["relu", "sigmoid", "tanh", "gelu"]
+Augmentation = Literal["flip", "crop"]
+Optimizer = Literal["adam", "adamw", "sgd"]
+Dataset = Literal["cifar100", "synthetic"]
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+Pipeline = Literal["resident", "torchvision"]
+
+CIFAR_SIZE = 32  # CIFAR images are 32x32; the MLP's input is 3 * 32 * 32 = 3072
+CNN_WIDTH_COUNT = 4  # conv1, conv2, conv3, conv_final
+_DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
+
+
+class RunConfig(BaseModel):
+    """Everything that decides what a run trains and how; defaults are the template's."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # What is trained.
+    architecture: Architecture = "cnn"
+    widths: tuple[int, ...] = Field(
+        (32, 32, 32, 64), description="CNN conv channel counts: conv1, conv2, conv3, conv_final"
+    )
+    fc_width: int = Field(4096, ge=1, le=65536, description="hidden fully connected width")
+    activation: Activation = "relu"
+    batch_norm: bool = Field(False, description="CNN: BatchNorm after each conv, bn(relu(conv))")
+    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="dropout before the last FC layer")
+    pretrained: bool = Field(False, description="ResNet-18: start from ImageNet weights")
+
+    # What it sees.
+    augmentations: tuple[Augmentation, ...] = Field(
+        (), description="training-set augmentations: flip, crop (resize 40 then crop 32)"
+    )
+    image_size: int = Field(32, ge=CIFAR_SIZE, le=512, description="input side in pixels")
+    dataset: Dataset = "cifar100"
+    train_subset: int | None = Field(
+        None, ge=1, le=1_000_000, description="train images used (synthetic: generated)"
+    )
+    test_subset: int | None = Field(
+        None, ge=1, le=1_000_000, description="test images used (synthetic: generated)"
+    )
+
+    # How it learns.
+    optimizer: Optimizer = "adam"
+    lr: float = Field(1e-4, gt=0.0, le=10.0, description="learning rate")
+    momentum: float = Field(0.9, ge=0.0, lt=1.0, description="SGD momentum")
+    weight_decay: float = Field(0.0, ge=0.0, le=1.0)
+    batch_size: int = Field(256, ge=1, le=65536)
+    epochs: int = Field(20, ge=1, le=1000)
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+
+    # Where and how fast.
+    device: str = Field("auto", description="auto (cuda, then cpu), cpu, cuda or cuda:N")
+    precision: Precision = Field("auto", description="auto: bf16 autocast where supported")
+    pipeline: Pipeline = Field("resident", description="resident tensors or torchvision loaders")
+    channels_last: bool = True
+    deterministic: bool = Field(False, description="deterministic kernels (bit-exact on CPU)")
+    template_drop_last: bool = Field(
+        False, description="the template's quirk: drop_last on train AND test loaders"
+    )
+    loader_workers: int = Field(4, ge=0, le=64, description="torchvision pipeline workers")
+    report_every: int = Field(20, ge=1, le=100_000, description="batch-loss event every N steps")
+
+    @field_validator("widths")
+    @classmethod
+    def _widths_fit_architecture(cls, widths: tuple[int, ...], info: ValidationInfo) -> Any:
+        if len(widths) != CNN_WIDTH_COUNT:
+            raise ValueError(
+                f"needs exactly {CNN_WIDTH_COUNT} conv widths (conv1, conv2, conv3, conv_final), "
+                f"got {len(widths)}"
+            )
+        for width in widths:
+            if not 1 <= width <= 8192:
+                raise ValueError(f"each width must be between 1 and 8192, got {width}")
+        return widths
+
+    @field_validator("activation")
+    @classmethod
+    def _activation_fits_architecture(cls, activation: str, info: ValidationInfo) -> Any:
+        if info.data.get("architecture") == "resnet18" and activation != "relu":
+            raise ValueError("ResNet-18 is built with ReLU; other activations are not available")
+        return activation
+
+    @field_validator("batch_norm")
+    @classmethod
+    def _batch_norm_fits_architecture(cls, batch_norm: bool, info: ValidationInfo) -> Any:
+        if batch_norm and info.data.get("architecture") == "mlp":
+            raise ValueError("the MLP has no conv layers to normalise; use the cnn architecture")
+        return batch_norm
+
+    @field_validator("pretrained")
+    @classmethod
+    def _pretrained_only_resnet(cls, pretrained: bool, info: ValidationInfo) -> Any:
+        if pretrained and info.data.get("architecture") != "resnet18":
+            raise ValueError("only resnet18 has pretrained (ImageNet) weights")
+        return pretrained
+
+    @field_validator("augmentations")
+    @classmethod
+    def _augmentations_unique(cls, augmentations: tuple[str, ...]) -> Any:
+        if len(set(augmentations)) != len(augmentations):
+            raise ValueError("each augmentation may appear once")
+        return augmentations
+
+    @field_validator("image_size")
+    @classmethod
+    def _image_size_fits_architecture(cls, image_size: int, info: ValidationInfo) -> Any:
+        if info.data.get("architecture") == "mlp" and image_size != CIFAR_SIZE:
+            raise ValueError(
+                f"the MLP takes 3x{CIFAR_SIZE}x{CIFAR_SIZE} = 3072 inputs; "
+                f"image_size must be {CIFAR_SIZE}, got {image_size}"
+            )
+        return image_size
+
+    @field_validator("device")
+    @classmethod
+    def _device_known(cls, device: str) -> str:
+        if not _DEVICE_PATTERN.match(device):
+            raise ValueError(f"must be auto, cpu, cuda, cuda:N or mps, got {device!r}")
+        return device
+
+    @property
+    def is_convolutional(self) -> bool:
+        return self.architecture != "mlp"
+
+    def with_overrides(self, overrides: dict[str, Any]) -> RunConfig:
+        """A new config with `overrides` applied and everything validated again."""
+        return RunConfig.model_validate({**self.model_dump(), **overrides})
+
+
+class ConfigError(ValueError):
+    """A run config was refused; `errors` lists (field, message) pairs, field first."""
+
+    def __init__(self, errors: list[tuple[str, str]]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{field}: {message}" for field, message in errors))
+
+
+def field_errors(exc: ValidationError) -> list[tuple[str, str]]:
+    """(field, message) pairs from a pydantic error, in words a user can act on."""
+    pairs = []
+    for error in exc.errors():
+        field = ".".join(str(part) for part in error["loc"]) or "config"
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown field"
+        pairs.append((field, message))
+    return pairs
+
+
+def validate_config(data: dict[str, Any]) -> RunConfig:
+    """Validate raw data into a RunConfig, raising ConfigError that names each wrong field."""
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(field_errors(exc)) from None
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """Parse one CLI `key=value` into a field name and a JSON-ish value.
+
+    Values are read as JSON when they parse (numbers, booleans, lists), else as a string;
+    commas or slashes make a list, so `widths=128/128/128/256` and `augmentations=flip,crop`
+    both work.
+    """
+    import json
+
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError([("--set", f"expected key=value, got {text!r}")])
+    if key not in RunConfig.model_fields:
+        raise ConfigError([(key, "unknown field")])
+    raw = raw.strip()
+    try:
+        return key, json.loads(raw)
+    except json.JSONDecodeError:
+        pass
+    annotation = str(RunConfig.model_fields[key].annotation)
+    if "tuple" in annotation:
+        parts = [p for p in re.split(r"[,/]", raw) if p]
+        return key, [int(p) if p.isdigit() else p for p in parts]
+    if raw.lower() in {"none", "null"}:
+        return key, None
+    return key, raw
