@@ -13,7 +13,9 @@ CROP_RESIZE = 40  # 5b: Resize((40, 40)) then RandomCrop(32)
 CROP_SIZE = 32
 
 
-def crop_batch(images: torch.Tensor, top: torch.Tensor, left: torch.Tensor, size: int) -> torch.Tensor:
+def crop_batch(
+    images: torch.Tensor, top: torch.Tensor, left: torch.Tensor, size: int
+) -> torch.Tensor:
     """Crop image i at (top[i], left[i]) to size x size; (B, C, H, W) -> (B, C, size, size)."""
     batch, channels = images.shape[:2]
     offsets = torch.arange(size, device=images.device)

@@ -32,7 +32,8 @@ def rng_states() -> dict[str, Any]:
 
 
 def _numpy_state_as_tensors() -> tuple[Any, ...]:
-    name, keys, position, has_gauss, cached = np.random.get_state()  # type: ignore[misc]
+    state: tuple[Any, ...] = np.random.get_state()  # type: ignore[assignment]
+    name, keys, position, has_gauss, cached = state
     return (name, torch.from_numpy(keys.copy()), position, has_gauss, cached)
 
 
@@ -67,7 +68,13 @@ def load_checkpoint(directory: Path) -> dict[str, Any] | None:
             continue
         try:
             state: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
-        except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError):  # truncated or corrupt
+        except (
+            RuntimeError,
+            EOFError,
+            OSError,
+            ValueError,
+            pickle.UnpicklingError,
+        ):  # truncated or corrupt
             continue
         if isinstance(state, dict) and "epoch" in state:
             return state

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from worker.core.augment import crop_batch
 from worker.core.cifar_meta import COARSE_CLASSES, FINE_CLASSES, FINE_TO_COARSE
+from worker.errors import UserError
 from worker.schema.runconfig import RunConfig
 
 CIFAR_ARCHIVE = "cifar-100-python.tar.gz"
@@ -24,7 +25,7 @@ SYNTHETIC_TRAIN_SIZE = 10_000  # default sizes of the synthetic set; subsets ove
 SYNTHETIC_TEST_SIZE = 2_000
 
 
-class DataNotFoundError(RuntimeError):
+class DataNotFoundError(UserError, RuntimeError):
     """The data set is missing and cannot be downloaded; the message says what to do."""
 
 
@@ -106,9 +107,13 @@ def cifar100_dataset(root: Path, download: bool) -> DataSet:
         train = CIFAR100(str(root), train=True, download=fetch)
         test = CIFAR100(str(root), train=False, download=fetch)
     except (OSError, RuntimeError) as exc:  # URLError is an OSError
-        why = "downloading is off (RUNBOARD_DATA_DOWNLOAD=0)" if not fetch else f"{exc}"
+        why = (
+            "downloading is off: RUNBOARD_DATA_DOWNLOAD=0"
+            if not fetch
+            else f"download failed: {exc}"
+        )
         raise DataNotFoundError(
-            f"CIFAR-100 not found in {root.resolve()} and not downloadable ({why}): put "
+            f"CIFAR-100 is not in {root.resolve()} ({why}); put "
             f"{CIFAR_ARCHIVE} (from {CIFAR_URL}) or its extracted folder {CIFAR_FOLDER}/ there, "
             f"or set RUNBOARD_DATA_DIR to where it is"
         ) from None
@@ -129,14 +134,16 @@ def synthetic_dataset(seed: int, train_size: int, test_size: int) -> DataSet:
 
     Each class has a prototype: a smooth random colour field (a 4x4 grid upsampled to 32x32)
     with a class-specific stripe orientation. A sample is its prototype shifted by up to 3
-    pixels each way, scaled in brightness and covered in Gaussian noise, so the classes overlap enough
-    that accuracy grows over epochs yet a small CNN beats chance within seconds.
+    pixels each way, scaled in brightness and covered in Gaussian noise, so the classes
+    overlap enough that accuracy grows over epochs yet a small CNN beats chance in seconds.
     """
     generator = torch.Generator().manual_seed(seed)
     prototypes = _class_prototypes(generator)  # (100, 3, 32, 32) float in [0, 1]
     train = _synthetic_split(prototypes, train_size, generator)
     test = _synthetic_split(prototypes, test_size, generator)
-    return DataSet(name=f"synthetic (seed {seed}, {train_size}/{test_size})", train=train, test=test)
+    return DataSet(
+        name=f"synthetic (seed {seed}, {train_size}/{test_size})", train=train, test=test
+    )
 
 
 def _class_prototypes(generator: torch.Generator) -> torch.Tensor:

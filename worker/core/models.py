@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from worker.errors import UserError
 from worker.schema.runconfig import RunConfig
 
 NUM_CLASSES = 100
@@ -21,7 +22,7 @@ _ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 }
 
 
-class MissingWeightsError(RuntimeError):
+class MissingWeightsError(UserError, RuntimeError):
     """Pretrained weights are neither cached nor downloadable; says where to put the file."""
 
 
@@ -44,7 +45,7 @@ class MLP(nn.Module):
 
 
 def _conv_output_side(image_size: int) -> int:
-    """Spatial side after conv1 (5x5 s2), conv2-4 (3x3), max-pool 2; 32 -> 14 -> 12 -> 10 -> 8 -> 4."""
+    """Side after conv1 (5x5 s2), three 3x3 convs and a 2x2 pool: 32 -> 14 -> 12 -> 10 -> 8 -> 4."""
     side = (image_size - 5) // 2 + 1
     side -= 2 * 3
     return side // 2

@@ -12,10 +12,11 @@ import torch
 import torchvision
 from torch import nn
 
+from worker.errors import UserError
 from worker.schema.runconfig import RunConfig
 
 
-class DeviceError(RuntimeError):
+class DeviceError(UserError, RuntimeError):
     """The config asks for a device this machine does not have."""
 
 

@@ -83,7 +83,9 @@ def train_epoch(
 ) -> EpochStats:
     """One pass over `batches`; `sync_each_step` reproduces the template's loss.item()."""
     model.train()
-    stats = EpochStats(torch.zeros((), device=device), torch.zeros((), device=device, dtype=torch.long))
+    stats = EpochStats(
+        torch.zeros((), device=device), torch.zeros((), device=device, dtype=torch.long)
+    )
     for step, (images, labels) in enumerate(batches.epoch(epoch), start=1):
         with runtime.autocast(device, precision):
             logits = model(images)  # (B, 100)
@@ -134,6 +136,20 @@ def coarse_confusion(matrix: torch.Tensor, fine_to_coarse: tuple[int, ...]) -> t
     return torch.zeros(count, count, dtype=matrix.dtype).index_add_(1, groups, rows)
 
 
+# Fields that may change between attempts without invalidating a checkpoint: more epochs
+# continue training, the others only change how progress is reported.
+_RESUME_FREE_FIELDS = {"epochs", "report_every", "loader_workers"}
+
+
+def _resumable(saved: dict[str, Any], config: RunConfig) -> bool:
+    """Whether a checkpoint continues this config: same run, no further than its epochs."""
+    if saved["epoch"] > config.epochs:
+        return False
+    current = config.model_dump(mode="json")
+    fixed = (name for name in current if name not in _RESUME_FREE_FIELDS)
+    return all(saved["config"].get(name) == current[name] for name in fixed)
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -153,10 +169,12 @@ def train(
     torch.manual_seed(config.seed)
 
     data = data or load_dataset(config)
-    model = build_model(config).to(device, memory_format=memory_format(config))
+    model = build_model(config).to(device).to(memory_format=memory_format(config))
     optimizer = runtime.make_optimizer(config, model, device)
     train_batches = make_batches(data.train, config, device, True, config.batch_size)
-    eval_batch_size = config.batch_size if config.template_drop_last else max(config.batch_size, 1000)
+    eval_batch_size = (
+        config.batch_size if config.template_drop_last else max(config.batch_size, 1000)
+    )
     test_batches = make_batches(data.test, config, device, False, eval_batch_size)
 
     history: list[dict[str, float]] = []
@@ -164,7 +182,7 @@ def train(
     spent_seconds = 0.0  # training time of earlier attempts, carried by the checkpoint
     start_epoch = 1
     saved = checkpoint.load_checkpoint(checkpoint_dir) if checkpoint_dir else None
-    if saved is not None and saved["config"] == config.model_dump(mode="json"):
+    if saved is not None and _resumable(saved, config):
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         checkpoint.restore_rng_states(saved["rng"])
@@ -193,9 +211,15 @@ def train(
 
         def on_step(step: int, loss: torch.Tensor) -> None:
             if step % config.report_every == 0 or step == steps:
-                global_step = (epoch - 1) * steps + step
-                event = {"kind": "batch", "epoch": epoch, "step": step, "global_step": global_step}
-                emit({**event, "loss": loss.item()})  # type: ignore[typeddict-item]
+                emit(
+                    {
+                        "kind": "batch",
+                        "epoch": epoch,
+                        "step": step,
+                        "global_step": (epoch - 1) * steps + step,
+                        "loss": loss.item(),
+                    }
+                )
 
         return on_step
 
@@ -224,7 +248,13 @@ def train(
             "lr": float(optimizer.param_groups[0]["lr"]),
         }
         history.append(metrics)
-        emit({"kind": "epoch", "epoch": epoch, "metrics": {k: v for k, v in metrics.items() if k != "epoch"}})
+        emit(
+            {
+                "kind": "epoch",
+                "epoch": epoch,
+                "metrics": {k: v for k, v in metrics.items() if k != "epoch"},
+            }
+        )
         if checkpoint_dir is not None:
             checkpoint.save_checkpoint(
                 checkpoint_dir,

@@ -14,6 +14,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from worker.errors import InvalidInputError
 from worker.schema.runconfig import RunConfig
 
 _WIDE = (128, 128, 128, 256)  # point 3a's widths, the base of points 4 and 5
@@ -184,7 +185,7 @@ def all_presets() -> dict[str, Preset]:
     return presets
 
 
-class UnknownPresetError(KeyError):
+class UnknownPresetError(InvalidInputError, KeyError):
     def __init__(self, preset_id: str) -> None:
         self.preset_id = preset_id
         super().__init__(preset_id)

@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
+from worker.errors import InvalidInputError
+
 Architecture = Literal["mlp", "cnn", "resnet18"]
 Activation = Literal["relu", "sigmoid", "tanh", "gelu"]
 Augmentation = Literal["flip", "crop"]
@@ -142,7 +144,7 @@ class RunConfig(BaseModel):
         return RunConfig.model_validate({**self.model_dump(), **overrides})
 
 
-class ConfigError(ValueError):
+class ConfigError(InvalidInputError):
     """A run config was refused; `errors` lists (field, message) pairs, field first."""
 
     def __init__(self, errors: list[tuple[str, str]]) -> None:

@@ -1,0 +1,92 @@
+"""`runboard`: the command line. Each subcommand lives in its own module, imported lazily."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+EXIT_USAGE = 2  # bad arguments or config
+EXIT_FAILED = 1  # the work itself failed (missing data, no such device)
+
+
+class CliError(Exception):
+    """An error shown as one line, without a traceback."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_FAILED) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise CliError(f"{self.prog}: {message}", EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="runboard", description="Train and compare CIFAR-100 homework runs.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    presets = commands.add_parser("presets", help="list the homework presets")
+    presets.add_argument("--json", action="store_true", help="print full presets as JSON")
+
+    train = commands.add_parser("train", help="train one run here and now")
+    train.add_argument("--preset", required=True, help="homework point: 1, 2, 3a, ..., 6, free")
+    train.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config field (repeatable), e.g. --set lr=0.001 --set widths=64/64/64/128",
+    )
+    train.add_argument("--dataset", choices=["cifar100", "synthetic"], help="shortcut for --set")
+    train.add_argument("--epochs", type=int, help="shortcut for --set epochs=N")
+    train.add_argument(
+        "--out", help="folder for checkpoints and result.json; an existing run there resumes"
+    )
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    bench = commands.add_parser("bench", help="measure speed, side by side")
+    targets = bench.add_subparsers(dest="target", required=True, parser_class=_Parser)
+    trainer = targets.add_parser("trainer", help="training images/s: runboard vs the template")
+    trainer.add_argument("--presets", default="2,3a,5b", help="comma-separated preset ids")
+    trainer.add_argument("--steps", type=int, default=10, help="timed steps per measurement")
+    trainer.add_argument("--warmup", type=int, default=3, help="untimed steps before timing")
+    trainer.add_argument("--rounds", type=int, default=3, help="alternating rounds")
+    trainer.add_argument("--device", default="auto")
+    trainer.add_argument("--batch-size", type=int, help="default: each preset's own")
+    trainer.add_argument("--out", help="JSON file for the figures (default var/bench/...)")
+    return parser
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "presets":
+        from worker.cli.presets import show_presets
+
+        return show_presets(as_json=args.json)
+    if args.command == "train":
+        from worker.cli.train import run_training
+
+        return run_training(args)
+    from worker.core.bench import run_trainer_bench
+
+    return run_trainer_bench(args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from worker.errors import UserError
+
+    try:
+        return run(argv)
+    except CliError as exc:
+        print(f"runboard: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except UserError as exc:
+        print(f"runboard: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
