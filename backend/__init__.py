@@ -1,0 +1,1 @@
+"""The runboard API (FastAPI, SQLModel). It never imports torch."""

@@ -1,0 +1,1 @@
+"""FastAPI application: REST under /api, Server-Sent Events, the static frontend."""
