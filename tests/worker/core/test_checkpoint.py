@@ -1,0 +1,97 @@
+"""Epoch checkpoints: atomic writes, the previous one as a fallback, RNG states restored."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from worker.core.checkpoint import (
+    CHECKPOINT,
+    PREVIOUS,
+    load_checkpoint,
+    restore_rng_states,
+    rng_states,
+    save_checkpoint,
+)
+
+
+def two_checkpoints(directory: Path) -> None:
+    save_checkpoint(directory, {"epoch": 1, "weights": torch.full((3,), 1.0)})
+    save_checkpoint(directory, {"epoch": 2, "weights": torch.full((3,), 2.0)})
+
+
+def test_no_checkpoint_gives_none(tmp_path: Path) -> None:
+    assert load_checkpoint(tmp_path) is None
+    assert load_checkpoint(tmp_path / "missing") is None
+
+
+def test_saving_keeps_the_previous_checkpoint_and_loads_the_newest(tmp_path: Path) -> None:
+    two_checkpoints(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [PREVIOUS, CHECKPOINT]
+    state = load_checkpoint(tmp_path)
+    assert state is not None and state["epoch"] == 2
+    assert torch.equal(state["weights"], torch.full((3,), 2.0))
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda data: data[: len(data) // 2],  # truncated mid-write
+        lambda data: data[:10],
+        lambda data: b"",
+        lambda data: b"not a checkpoint at all" * 40,
+    ],
+    ids=["half", "ten-bytes", "empty", "garbage"],
+)
+def test_damaged_checkpoint_falls_back_to_the_previous_one(
+    tmp_path: Path, damage: Callable[[bytes], bytes]
+) -> None:
+    two_checkpoints(tmp_path)
+    current = tmp_path / CHECKPOINT
+    current.write_bytes(damage(current.read_bytes()))
+    state = load_checkpoint(tmp_path)
+    assert state is not None
+    assert state["epoch"] == 1
+    assert torch.equal(state["weights"], torch.full((3,), 1.0))
+
+
+def test_both_checkpoints_damaged_gives_none(tmp_path: Path) -> None:
+    two_checkpoints(tmp_path)
+    for name in (CHECKPOINT, PREVIOUS):
+        path = tmp_path / name
+        path.write_bytes(path.read_bytes()[:100])
+    assert load_checkpoint(tmp_path) is None
+
+
+def test_a_file_without_an_epoch_is_not_a_checkpoint(tmp_path: Path) -> None:
+    torch.save({"weights": torch.zeros(2)}, tmp_path / CHECKPOINT)
+    assert load_checkpoint(tmp_path) is None
+
+
+def test_no_temporary_file_is_left_behind(tmp_path: Path) -> None:
+    save_checkpoint(tmp_path / "run", {"epoch": 1})
+    assert [p.name for p in (tmp_path / "run").iterdir()] == [CHECKPOINT]
+
+
+def test_restored_rng_states_repeat_every_random_stream(tmp_path: Path) -> None:
+    torch.manual_seed(11)
+    random.seed(11)
+    np.random.seed(11)
+    np.random.standard_normal()  # a cached Gaussian is part of numpy's state too
+    save_checkpoint(tmp_path, {"epoch": 1, "rng": rng_states()})
+    expected = (torch.rand(5), [random.random() for _ in range(5)], np.random.standard_normal(5))
+
+    torch.manual_seed(99)
+    random.seed(99)
+    np.random.seed(99)
+    state = load_checkpoint(tmp_path)  # loads with weights_only=True
+    assert state is not None
+    restore_rng_states(state["rng"])
+    assert torch.equal(torch.rand(5), expected[0])
+    assert [random.random() for _ in range(5)] == expected[1]
+    assert np.array_equal(np.random.standard_normal(5), expected[2])
