@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -47,6 +48,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    serve = commands.add_parser("serve", help="run the API (and, later, a local worker)")
+    serve.add_argument("--host", help="bind address (default RUNBOARD_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default RUNBOARD_PORT or 8000)")
+
+    submit = commands.add_parser("submit", help="queue a run through the API")
+    submit.add_argument("--preset", required=True, help="homework point: 1, 2, 3a, ..., 6, free")
+    submit.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override a config field (repeatable)",
+    )  # fmt: skip
+    submit.add_argument("--name", help="run name (default: from preset and overrides)")
+    submit.add_argument("--tag", action="append", default=[], help="tag (repeatable)")
+    submit.add_argument(
+        "--url", default=os.environ.get("RUNBOARD_URL", "http://127.0.0.1:8000"),
+        help="API base URL (default RUNBOARD_URL or http://127.0.0.1:8000)",
+    )  # fmt: skip
+    submit.add_argument("--token", help="API token (default RUNBOARD_API_TOKEN)")
+    submit.add_argument(
+        "--wait", action="store_true",
+        help="follow the run live; exit 0 succeeded, 1 failed, 3 cancelled",
+    )  # fmt: skip
+
     bench = commands.add_parser("bench", help="measure speed, side by side")
     targets = bench.add_subparsers(dest="target", required=True, parser_class=_Parser)
     trainer = targets.add_parser("trainer", help="training images/s: runboard vs the template")
@@ -70,6 +93,14 @@ def run(argv: Sequence[str] | None = None) -> int:
         from worker.cli.train import run_training
 
         return run_training(args)
+    if args.command == "serve":
+        from backend.app.serve import serve
+
+        return serve(host=args.host, port=args.port)
+    if args.command == "submit":
+        from worker.cli.submit import submit_run
+
+        return submit_run(args)
     from worker.core.bench import run_trainer_bench
 
     return run_trainer_bench(args)

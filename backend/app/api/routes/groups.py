@@ -1,0 +1,45 @@
+"""Groups: several runs launched at once (point 3's widths, or one preset over seeds)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, status
+
+from backend.app import crud
+from backend.app.api.deps import BusDep, DispatcherDep, SessionDep, TokenDep
+from backend.app.api.routes.runs import launch
+from backend.app.models import GroupCreate, GroupPublic, RunPublic
+
+router = APIRouter(prefix="/groups", tags=["groups"])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, dependencies=[TokenDep])
+def create_group(
+    data: GroupCreate, session: SessionDep, dispatcher: DispatcherDep, bus: BusDep
+) -> GroupPublic:
+    """Queue every run of the group; with `seeds`, runs[0] once per seed."""
+    group, runs = crud.create_group(session, data)
+    launch(session, dispatcher, bus, runs)
+    session.refresh(group)
+    assert group.id is not None
+    return GroupPublic(
+        id=group.id,
+        name=group.name,
+        created_at=group.created_at,
+        runs=[RunPublic.model_validate(run) for run in runs],
+    )
+
+
+@router.get("/{group_id}")
+def read_group(
+    group_id: Annotated[int, Path(ge=1, le=2**31 - 1)], session: SessionDep
+) -> GroupPublic:
+    group, runs = crud.get_group(session, group_id)
+    assert group.id is not None
+    return GroupPublic(
+        id=group.id,
+        name=group.name,
+        created_at=group.created_at,
+        runs=[RunPublic.model_validate(run) for run in runs],
+    )

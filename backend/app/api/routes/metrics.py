@@ -1,0 +1,74 @@
+"""Metric series of one run (JSON or CSV) and the comparison of several runs."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import StreamingResponse
+
+from backend.app import crud
+from backend.app.api.deps import RunDep, SessionDep, SettingsDep, invalid
+
+router = APIRouter(tags=["metrics"])
+
+
+@router.get("/runs/{run_id}/metrics")
+def read_metrics(
+    run: RunDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    names: Annotated[str | None, Query(max_length=1000, description="comma-separated")] = None,
+    since_seq: Annotated[int, Query(ge=0, le=2**62)] = 0,
+    max_points: Annotated[
+        int | None, Query(ge=4, le=1_000_000, description="downsample each series to this")
+    ] = None,
+) -> dict[str, Any]:
+    """Points per metric name; `since_seq` returns only what arrived after that sequence."""
+    assert run.id is not None
+    wanted = [name.strip() for name in names.split(",") if name.strip()] if names else []
+    if max_points is not None:
+        max_points = min(max_points, settings.max_metric_points)
+    data = crud.series(session, run.id, wanted, since_seq, max_points)
+    return {"run_id": run.id, "last_seq": run.last_seq, "series": data}
+
+
+@router.get("/runs/{run_id}/metrics.csv", response_class=StreamingResponse)
+def read_metrics_csv(run: RunDep, session: SessionDep) -> StreamingResponse:
+    """Every metric point of the run, one row each (a header alone when there are none)."""
+    assert run.id is not None
+    rows = list(crud.csv_rows(session, run.id))
+
+    def lines() -> Iterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(["seq", "epoch", "step", "name", "value", "time"])
+        for row in rows:
+            writer.writerow(["" if value is None else value for value in row])
+            if buffer.tell() > 64_000:
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue()
+
+    filename = f"run-{run.id}-metrics.csv"
+    headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
+    return StreamingResponse(lines(), media_type="text/csv", headers=headers)
+
+
+@router.get("/compare")
+def compare_runs(
+    session: SessionDep,
+    ids: Annotated[str, Query(max_length=2000, description="comma-separated run ids")],
+) -> dict[str, Any]:
+    """Runs aligned by epoch, their summaries, reference curves and config differences."""
+    try:
+        run_ids = list(dict.fromkeys(int(part) for part in ids.split(",") if part.strip()))
+    except ValueError:
+        raise invalid(("query", "ids"), "must be comma-separated run ids, e.g. 1,2,3") from None
+    if not 1 <= len(run_ids) <= 50 or any(not 1 <= i < 2**31 for i in run_ids):
+        raise invalid(("query", "ids"), "must name 1 to 50 run ids between 1 and 2^31-1")
+    return crud.compare(session, run_ids)

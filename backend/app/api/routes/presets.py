@@ -1,0 +1,26 @@
+"""The homework presets: configs, descriptions and the report's reference curves."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from backend.app.crud.errors import NotFound
+from worker.schema.presets import UnknownPresetError, all_presets, get_preset
+
+router = APIRouter(prefix="/presets", tags=["presets"])
+
+
+@router.get("")
+def list_presets() -> list[dict[str, Any]]:
+    """Every homework point in the report's order."""
+    return [preset.to_dict() for preset in all_presets().values()]
+
+
+@router.get("/{preset_id}")
+def read_preset(preset_id: str) -> dict[str, Any]:
+    try:
+        return get_preset(preset_id).to_dict()
+    except UnknownPresetError as exc:
+        raise NotFound(str(exc)) from None

@@ -1,0 +1,121 @@
+"""Runs: launch from a preset plus overrides, list, read, edit, cancel, clone, delete."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Body, Query, Response, status
+
+from backend.app import crud
+from backend.app.api.deps import BusDep, DispatcherDep, RunDep, SessionDep, TokenDep
+from backend.app.models import Run, RunClone, RunCreate, RunDetail, RunList, RunStatus, RunUpdate
+
+router = APIRouter(prefix="/runs", tags=["runs"])
+
+RUN_EXAMPLE = {
+    "point 4a at a higher learning rate": {
+        "value": {"preset": "4a", "overrides": {"lr": 0.001}, "name": "4a lr 1e-3", "tags": ["lr"]}
+    },
+    "point 2 on the synthetic set": {
+        "value": {"preset": "2", "overrides": {"dataset": "synthetic", "epochs": 3}}
+    },
+}
+
+
+def launch(session: SessionDep, dispatcher: DispatcherDep, bus: BusDep, runs: list[Run]) -> None:
+    """Commit new runs, then hand them to the workers and wake the streams."""
+    session.commit()
+    for run in runs:
+        session.refresh(run)
+        assert run.id is not None
+        dispatcher.enqueue(run.id, run.config, run.ingest_token)
+    bus.notify()
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, dependencies=[TokenDep])
+def create_run(
+    data: Annotated[RunCreate, Body(openapi_examples=RUN_EXAMPLE)],
+    session: SessionDep,
+    dispatcher: DispatcherDep,
+    bus: BusDep,
+) -> RunDetail:
+    """Queue a run: the preset's config with `overrides` applied and validated."""
+    run = crud.create_run(session, data)
+    launch(session, dispatcher, bus, [run])
+    return RunDetail.model_validate(run)
+
+
+@router.get("")
+def list_runs(
+    session: SessionDep,
+    status: Annotated[list[RunStatus] | None, Query()] = None,
+    preset: Annotated[str | None, Query(max_length=16)] = None,
+    tag: Annotated[str | None, Query(max_length=64)] = None,
+    q: Annotated[str | None, Query(max_length=200, description="text in name or notes")] = None,
+    group_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    sort: crud.SortKey = "created_at",
+    order: Literal["asc", "desc"] = "desc",
+    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> RunList:
+    items, total = crud.list_runs(
+        session,
+        status=status or (),
+        preset=preset,
+        tag=tag,
+        text=q,
+        group_id=group_id,
+        sort=sort,
+        descending=order == "desc",
+        offset=offset,
+        limit=limit,
+    )
+    return RunList(items=list(items), total=total, offset=offset, limit=limit)  # type: ignore[arg-type]
+
+
+@router.get("/{run_id}")
+def read_run(run: RunDep) -> RunDetail:
+    return RunDetail.model_validate(run)
+
+
+@router.patch("/{run_id}", dependencies=[TokenDep])
+def update_run(data: RunUpdate, run: RunDep, session: SessionDep, bus: BusDep) -> RunDetail:
+    """Rename, retag or annotate a run; nothing else about it changes."""
+    crud.update_run(session, run, data)
+    session.commit()
+    bus.notify()
+    session.refresh(run)
+    return RunDetail.model_validate(run)
+
+
+@router.post("/{run_id}/cancel", dependencies=[TokenDep])
+def cancel_run(run: RunDep, session: SessionDep, bus: BusDep) -> RunDetail:
+    """Queued: cancelled now. Running: cancellation requested; the worker confirms."""
+    crud.cancel_run(session, run)
+    session.commit()
+    bus.notify()
+    session.refresh(run)
+    return RunDetail.model_validate(run)
+
+
+@router.post("/{run_id}/clone", status_code=status.HTTP_201_CREATED, dependencies=[TokenDep])
+def clone_run(
+    run: RunDep,
+    session: SessionDep,
+    dispatcher: DispatcherDep,
+    bus: BusDep,
+    data: RunClone | None = None,
+) -> RunDetail:
+    """Queue a copy of a run's config with `overrides` applied."""
+    clone = crud.clone_run(session, run, data or RunClone())
+    launch(session, dispatcher, bus, [clone])
+    return RunDetail.model_validate(clone)
+
+
+@router.delete("/{run_id}", status_code=status.HTTP_204_NO_CONTENT, dependencies=[TokenDep])
+def delete_run(run: RunDep, session: SessionDep, bus: BusDep) -> Response:
+    """Delete a run and its metrics; refused with 409 while it runs."""
+    crud.delete_run(session, run)
+    session.commit()
+    bus.notify()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,106 @@
+"""Live pushes over Server-Sent Events, replayable from any event id.
+
+Each SSE event's `id` is its row in the event log, so a browser that reconnects sends
+Last-Event-ID and receives exactly what it missed before the live events. A fresh client
+of a run's stream gets the run's whole history; a fresh client of the global stream starts
+at a `ready` event carrying the current id (list the runs after it, and nothing is missed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+from sqlmodel import Session
+
+from backend.app import crud
+from backend.app.api.deps import BusDep, RunDep, SettingsDep, invalid
+from backend.app.models import StreamEvent
+
+router = APIRouter(tags=["stream"])
+BATCH = 500  # events read from the log at a time
+RETRY_MS = 2000  # how soon browsers reconnect after a drop
+
+
+def _start_id(header: str | None, query: int | None) -> int | None:
+    if header is None:
+        return query
+    try:
+        value = int(header.strip())
+    except ValueError:
+        raise invalid(("header", "last-event-id"), "must be a non-negative integer") from None
+    if not 0 <= value < 2**62:
+        raise invalid(("header", "last-event-id"), "must be a non-negative integer")
+    return value
+
+
+async def _follow(
+    request: Request, bus: BusDep, keepalive_s: float, last_id: int, run_id: int | None
+) -> AsyncIterator[ServerSentEvent]:
+    engine = request.app.state.engine
+
+    def fetch(after: int) -> Sequence[StreamEvent]:
+        with Session(engine) as session:
+            return crud.events_after(session, after, run_id=run_id, limit=BATCH)
+
+    wake = bus.subscribe()
+    try:
+        while not await request.is_disconnected():
+            wake.clear()  # set again by any commit from here on, so nothing slips through
+            events = await run_in_threadpool(fetch, last_id)
+            for event in events:
+                assert event.id is not None
+                last_id = event.id
+                yield ServerSentEvent(data=event.data, event=event.kind, id=str(event.id))
+            if len(events) == BATCH:
+                continue
+            try:
+                await asyncio.wait_for(wake.wait(), timeout=keepalive_s)
+            except TimeoutError:
+                yield ServerSentEvent(comment="keep-alive")
+    finally:
+        bus.unsubscribe(wake)
+
+
+@router.get("/stream", response_class=EventSourceResponse)
+async def stream_all(
+    request: Request,
+    bus: BusDep,
+    settings: SettingsDep,
+    last_event_id: Annotated[str | None, Header(max_length=32)] = None,
+    since: Annotated[int | None, Query(ge=0, le=2**62, description="replay after this id")] = None,
+) -> AsyncIterator[ServerSentEvent]:
+    """Every run's status and progress changes, live."""
+    start = _start_id(last_event_id, since)
+    if start is None:
+        engine = request.app.state.engine
+
+        def latest() -> int:
+            with Session(engine) as session:
+                return crud.latest_event_id(session)
+
+        start = await run_in_threadpool(latest)
+        yield ServerSentEvent(data={"last_id": start}, event="ready", id=str(start), retry=RETRY_MS)
+    async for event in _follow(request, bus, settings.sse_keepalive_s, start, None):
+        yield event
+
+
+@router.get("/runs/{run_id}/stream", response_class=EventSourceResponse)
+async def stream_run(
+    request: Request,
+    run: RunDep,
+    bus: BusDep,
+    settings: SettingsDep,
+    last_event_id: Annotated[str | None, Header(max_length=32)] = None,
+    since: Annotated[int | None, Query(ge=0, le=2**62, description="replay after this id")] = None,
+) -> AsyncIterator[ServerSentEvent]:
+    """One run's status, progress and new metric points: its history first, then live."""
+    assert run.id is not None
+    start = _start_id(last_event_id, since) or 0
+    yield ServerSentEvent(comment="run stream", retry=RETRY_MS)
+    async for event in _follow(request, bus, settings.sse_keepalive_s, start, run.id):
+        yield event

@@ -1,0 +1,176 @@
+"""Apply a worker's event batch to its run: metric points, progress, status, summary.
+
+Idempotent by sequence number: events at or below the run's `last_seq` were applied
+before and are skipped, so a batch retried after a lost reply stores nothing twice.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete, insert
+from sqlmodel import Session, col, select
+
+from backend.app.crud.errors import Conflict
+from backend.app.crud.stream import add_event, run_snapshot
+from backend.app.ingest import (
+    BatchEvent,
+    EpochEvent,
+    FailedEvent,
+    FinishedEvent,
+    HeartbeatEvent,
+    IngestBatch,
+    IngestReply,
+    StartedEvent,
+    StatusEvent,
+    finite,
+)
+from backend.app.models import FINISHED, MetricPoint, Run, RunStatus, utcnow
+
+WORKER_LOST = "worker lost"
+# Result fields kept in run.result (history and config are stored elsewhere already).
+RESULT_FIELDS = (
+    "per_class_accuracy", "confusion", "confusion_coarse", "classes", "coarse_classes",
+    "dataset", "device_name", "precision", "versions", "total_seconds", "epochs_completed",
+    "resumed_from_epoch",
+)  # fmt: skip
+
+
+def _revivable(run: Run) -> bool:
+    """A run failed only because its worker went quiet may be resumed by a new worker."""
+    return run.status == RunStatus.failed and (run.error or "").startswith(WORKER_LOST)
+
+
+def ingest(session: Session, run: Run, batch: IngestBatch) -> IngestReply:
+    new = [event for event in batch.events if event.seq > run.last_seq]
+    if new and new[0].seq != run.last_seq + 1:
+        raise Conflict(f"gap in sequence numbers: expected {run.last_seq + 1}, got {new[0].seq}")
+    if new and run.status in FINISHED and not _revivable(run):
+        raise Conflict(f"run {run.id} is {run.status}; it takes no more events")
+    points: list[dict[str, Any]] = []
+    for event in new:
+        _apply(session, run, event, points)
+        run.last_seq = event.seq
+    if new:
+        run.heartbeat_at = utcnow()
+    if points:
+        session.execute(insert(MetricPoint), points)
+        add_event(
+            session,
+            run,
+            "metrics",
+            {"run_id": run.id, "points": [_point_view(p) for p in points]},
+        )
+    if new:
+        session.add(run)
+        add_event(session, run, "progress", run_snapshot(run))
+    return IngestReply(
+        accepted_through=run.last_seq, cancel_requested=run.cancel_requested, status=run.status
+    )
+
+
+def _point_view(point: dict[str, Any]) -> dict[str, Any]:
+    return {k: point[k] for k in ("seq", "epoch", "step", "name", "value", "time")}
+
+
+def _set_running(session: Session, run: Run) -> None:
+    if run.status != RunStatus.running:
+        run.status = RunStatus.running
+        run.error = run.traceback = None
+        run.finished_at = None
+        run.started_at = run.started_at or utcnow()
+        add_event(session, run, "status", run_snapshot(run))
+
+
+def _apply(session: Session, run: Run, event: Any, points: list[dict[str, Any]]) -> None:
+    assert run.id is not None
+    if isinstance(event, HeartbeatEvent):
+        return
+    if isinstance(event, StatusEvent):
+        run.worker_host = event.data.worker_host or run.worker_host
+        _set_running(session, run)
+    elif isinstance(event, StartedEvent):
+        data = event.data
+        run.epochs, run.steps_per_epoch = data.epochs, data.steps_per_epoch
+        run.device, run.parameters = f"{data.device_name} ({data.device})", data.parameters
+        run.epoch, run.step = data.start_epoch - 1, 0
+        # A resumed attempt re-sends everything from its first epoch: drop the partial epoch
+        # an earlier attempt reported, so that each epoch's points exist exactly once.
+        stale = col(MetricPoint.run_id) == run.id, col(MetricPoint.epoch) >= data.start_epoch
+        session.execute(delete(MetricPoint).where(*stale))
+        for point in list(points):
+            if point["epoch"] >= data.start_epoch:
+                points.remove(point)
+        _set_running(session, run)
+    elif isinstance(event, BatchEvent):
+        batch = event.data
+        run.epoch, run.step = batch.epoch, batch.step
+        points.append(
+            _point(run.id, event, batch.epoch, batch.global_step, "batch_loss", batch.loss)
+        )
+    elif isinstance(event, EpochEvent):
+        _apply_epoch(run, event, points)
+    elif isinstance(event, FinishedEvent):
+        result = event.data.result
+        run.status = event.data.status
+        run.finished_at = utcnow()
+        run.duration_s = result.get("total_seconds", run.duration_s)
+        run.parameters = result.get("parameters", run.parameters)
+        run.result = {key: result[key] for key in RESULT_FIELDS if key in result}
+        add_event(session, run, "status", run_snapshot(run))
+    elif isinstance(event, FailedEvent):
+        run.status = RunStatus.failed
+        run.error, run.traceback = event.data.error, event.data.traceback
+        run.finished_at = utcnow()
+        add_event(session, run, "status", run_snapshot(run))
+
+
+def _point(
+    run_id: int, event: Any, epoch: int, step: int, name: str, value: float
+) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "seq": event.seq,
+        "epoch": epoch,
+        "step": step,
+        "name": name,
+        "value": finite(value),
+        "time": event.time,
+    }
+
+
+def _apply_epoch(run: Run, event: EpochEvent, points: list[dict[str, Any]]) -> None:
+    assert run.id is not None
+    epoch, metrics = event.data.epoch, event.data.metrics
+    # Drop this epoch's points from earlier in the same batch (a restarted epoch).
+    points[:] = [p for p in points if not (p["epoch"] == epoch and p["name"] != "batch_loss")]
+    for name, value in metrics.items():
+        points.append(_point(run.id, event, epoch, epoch, name, value))
+    run.epoch = epoch
+    run.step = run.steps_per_epoch or run.step
+    if "test_acc" in metrics:
+        run.final_test_acc = finite(metrics["test_acc"])
+        if run.final_test_acc is not None:
+            run.best_test_acc = max(run.best_test_acc or 0.0, run.final_test_acc)
+    if "train_loss" in metrics:
+        run.final_train_loss = finite(metrics["train_loss"])
+    if "test_loss" in metrics:
+        run.final_test_loss = finite(metrics["test_loss"])
+    if "images_per_second" in metrics:
+        run.images_per_second = finite(metrics["images_per_second"])
+
+
+def mark_lost_runs(session: Session, timeout_s: float) -> list[Run]:
+    """Fail running runs whose worker has been silent for `timeout_s` seconds."""
+    cutoff = utcnow() - timedelta(seconds=timeout_s)
+    silent = session.exec(
+        select(Run).where(Run.status == RunStatus.running, col(Run.heartbeat_at) < cutoff)
+    ).all()
+    for run in silent:
+        run.status = RunStatus.failed
+        run.error = f"{WORKER_LOST}: no heartbeat for {timeout_s:g} s"
+        run.finished_at = utcnow()
+        session.add(run)
+        add_event(session, run, "status", run_snapshot(run))
+    return list(silent)

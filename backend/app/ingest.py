@@ -1,0 +1,155 @@
+"""What workers send to `POST /api/runs/{id}/events`: numbered events, in batches.
+
+The trainer's own events (started, batch, epoch, finished; see worker.schema.events) travel
+unchanged inside `data`; the worker adds status, heartbeat and failed. Sequence numbers
+start at 1 and have no gaps, which is what makes a retried batch idempotent.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from worker.schema.events import EPOCH_METRICS
+
+MAX_EVENTS_PER_BATCH = 10_000
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    seq: int = Field(ge=1, le=2**31 - 1)
+    time: float = Field(ge=0, le=1e11, description="when the worker emitted it, Unix seconds")
+
+
+class StartedData(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    start_epoch: int = Field(ge=1, le=100_000)
+    epochs: int = Field(ge=1, le=100_000)
+    steps_per_epoch: int = Field(ge=0, le=2**31 - 1)
+    device: str = Field(max_length=64)
+    device_name: str = Field(max_length=255)
+    precision: str = Field(max_length=128)
+    parameters: int = Field(ge=0, le=2**31 - 1)
+    dataset: str = Field(max_length=255)
+
+
+class StartedEvent(_Event):
+    kind: Literal["started"]
+    data: StartedData
+
+
+class BatchData(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    epoch: int = Field(ge=1, le=100_000)
+    step: int = Field(ge=1, le=2**31 - 1)
+    global_step: int = Field(ge=1, le=2**31 - 1)
+    loss: float
+
+
+class BatchEvent(_Event):
+    kind: Literal["batch"]
+    data: BatchData
+
+
+class EpochData(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    epoch: int = Field(ge=1, le=100_000)
+    metrics: dict[str, float]
+
+    @field_validator("metrics")
+    @classmethod
+    def _known_metrics(cls, metrics: dict[str, float]) -> dict[str, float]:
+        unknown = set(metrics) - set(EPOCH_METRICS)
+        if unknown:
+            raise ValueError(f"unknown metric names: {', '.join(sorted(unknown))}")
+        return metrics
+
+
+class EpochEvent(_Event):
+    kind: Literal["epoch"]
+    data: EpochData
+
+
+class FinishedData(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    status: Literal["succeeded", "cancelled"]
+    result: dict[str, Any]
+
+
+class FinishedEvent(_Event):
+    kind: Literal["finished"]
+    data: FinishedData
+
+
+class StatusData(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["running"]
+    worker_host: str | None = Field(default=None, max_length=255)
+
+
+class StatusEvent(_Event):
+    kind: Literal["status"]
+    data: StatusData
+
+
+class HeartbeatEvent(_Event):
+    kind: Literal["heartbeat"]
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class FailedData(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    error: str = Field(max_length=10_000)
+    traceback: str | None = Field(default=None, max_length=200_000)
+
+
+class FailedEvent(_Event):
+    kind: Literal["failed"]
+    data: FailedData
+
+
+IngestEvent = Annotated[
+    StartedEvent
+    | BatchEvent
+    | EpochEvent
+    | FinishedEvent
+    | StatusEvent
+    | HeartbeatEvent
+    | FailedEvent,
+    Field(discriminator="kind"),
+]
+
+
+class IngestBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[IngestEvent] = Field(min_length=1, max_length=MAX_EVENTS_PER_BATCH)
+
+    @field_validator("events")
+    @classmethod
+    def _ordered(cls, events: list[Any]) -> list[Any]:
+        for before, after in itertools.pairwise(events):
+            if after.seq != before.seq + 1:
+                raise ValueError(f"sequence numbers must be consecutive: {before.seq}, {after.seq}")
+        return events
+
+
+class IngestReply(BaseModel):
+    accepted_through: int = Field(description="highest sequence number now stored")
+    cancel_requested: bool
+    status: str
+
+
+def finite(value: float) -> float | None:
+    """JSON has no NaN or infinity: a diverged loss is stored as a gap."""
+    return value if math.isfinite(value) else None

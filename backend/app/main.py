@@ -1,0 +1,111 @@
+"""The FastAPI application: REST under /api, live streams, error shapes, the watchdog."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, FastAPI, Request, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, RedirectResponse
+from sqlmodel import Session
+
+from backend.app import crud
+from backend.app.api.routes import groups, health, ingest, metrics, presets, runs, stream
+from backend.app.core.bus import EventBus
+from backend.app.core.config import Settings, get_settings
+from backend.app.core.db import make_engine, migrate
+from backend.app.dispatch import Dispatcher, LeaveQueued
+from worker.schema.presets import UnknownPresetError
+from worker.schema.runconfig import ConfigError
+
+log = logging.getLogger("runboard.api")
+
+
+async def _watch_heartbeats(app: FastAPI) -> None:
+    """Fail runs whose worker went silent, so nothing stays 'running' forever."""
+    settings: Settings = app.state.settings
+
+    def sweep() -> int:
+        with Session(app.state.engine) as session:
+            lost = crud.mark_lost_runs(session, settings.heartbeat_timeout_s)
+            session.commit()
+            return len(lost)
+
+    while True:
+        await asyncio.sleep(settings.heartbeat_check_s)
+        try:
+            if await run_in_threadpool(sweep):
+                app.state.bus.notify()
+        except Exception:  # the sweep retries next time; the API must not die of it
+            log.exception("heartbeat sweep failed")
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    app.state.bus.bind(asyncio.get_running_loop())
+    watchdog = asyncio.create_task(_watch_heartbeats(app))
+    try:
+        yield
+    finally:
+        watchdog.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watchdog
+        app.state.engine.dispose()
+
+
+def _field_errors(errors: list[tuple[str, str]], where: str) -> list[dict[str, object]]:
+    return [
+        {"loc": [where, *field.split(".")], "msg": message, "type": "value_error"}
+        for field, message in errors
+    ]
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(crud.NotFound)
+    async def not_found(request: Request, exc: crud.NotFound) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_404_NOT_FOUND)
+
+    @app.exception_handler(crud.Conflict)
+    async def conflict(request: Request, exc: crud.Conflict) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_409_CONFLICT)
+
+    @app.exception_handler(ConfigError)
+    async def bad_config(request: Request, exc: ConfigError) -> JSONResponse:
+        detail = _field_errors(exc.errors, "body")
+        return JSONResponse({"detail": detail}, status_code=422)
+
+    @app.exception_handler(UnknownPresetError)
+    async def unknown_preset(request: Request, exc: UnknownPresetError) -> JSONResponse:
+        detail = [{"loc": ["body", "preset"], "msg": str(exc), "type": "value_error"}]
+        return JSONResponse({"detail": detail}, status_code=422)
+
+
+def create_app(settings: Settings | None = None, dispatcher: Dispatcher | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="runboard",
+        summary="Launch, watch and compare CIFAR-100 homework training runs.",
+        version="0.1.0",
+        lifespan=_lifespan,
+        max_body_size=settings.max_body_bytes,
+    )
+    app.state.settings = settings
+    app.state.engine = make_engine(settings.database_url)
+    migrate(app.state.engine)
+    app.state.bus = EventBus()
+    app.state.dispatcher = dispatcher or LeaveQueued()
+    _add_error_handlers(app)
+
+    api = APIRouter(prefix="/api")
+    for module in (presets, runs, groups, metrics, stream, ingest, health):
+        api.include_router(module.router)
+    app.include_router(api)
+
+    @app.get("/", include_in_schema=False)
+    def home() -> RedirectResponse:
+        return RedirectResponse("/docs")
+
+    return app
