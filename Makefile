@@ -1,5 +1,5 @@
 # Two entry points, each doing all set-up on a fresh machine:
-#   make run   - create/update .venv, install runboard, start it
+#   make run   - create/update .venv, install runboard, start the API on 127.0.0.1:8000
 #   make test  - the same plus dev tools, then lint, type-check and the whole test suite
 PYTHON ?= python3.11
 VENV ?= .venv
@@ -23,7 +23,7 @@ $(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed-run
 	touch $@
 
 run: $(VENV)/.installed-run
-	$(BIN)/runboard train --preset 2 --dataset synthetic --epochs 3
+	$(BIN)/runboard serve
 
 test: $(VENV)/.installed-dev
 	$(MAKE) lint typecheck pytest
@@ -40,6 +40,7 @@ pytest:
 
 bench: $(VENV)/.installed-run
 	$(BIN)/runboard bench trainer
+	$(BIN)/runboard bench api
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -42,10 +42,22 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"{platform.processor() or platform.machine()} CPU ({torch.get_num_threads()} threads)"
+    capability = torch.backends.cpu.get_cpu_capability()
+    return f"{_cpu_model()} ({torch.get_num_threads()} threads, {capability})"
 
 
 def native_bf16(device: torch.device) -> bool:
