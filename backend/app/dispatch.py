@@ -1,14 +1,15 @@
 """How a queued run reaches a worker: one small interface, chosen when the app starts.
 
-The API enqueues by task name only, so it needs no worker code (and no torch). Tests and
-an API running alone use `LeaveQueued`: runs wait in `queued` until a worker takes them.
+The API enqueues by task name only, so it needs no worker code (and no torch); tests of
+the API alone pass their own implementation to `create_app`.
 """
 
 from __future__ import annotations
 
 from typing import Any, Protocol
 
-TRAIN_TASK = "runboard.train_run"
+TRAIN_TASK = "runboard.train_run"  # worker/tasks.py registers it under this name
+TRAIN_QUEUE = "runboard"
 
 
 class Dispatcher(Protocol):
@@ -16,8 +17,18 @@ class Dispatcher(Protocol):
         """Hand a committed, queued run to the workers."""
 
 
-class LeaveQueued:
-    """No broker: runs stay queued (the API alone, or a worker that lists queued runs)."""
+class CeleryDispatcher:
+    """Publishes the training task by name to the broker (Redis or the SQLite default)."""
+
+    def __init__(self, broker_url: str) -> None:
+        from celery import Celery
+
+        self.celery = Celery("runboard-api", broker=broker_url)
+        self.celery.conf.update(broker_connection_retry_on_startup=True, task_ignore_result=True)
 
     def enqueue(self, run_id: int, config: dict[str, Any], ingest_token: str) -> None:
-        return None
+        self.celery.send_task(
+            TRAIN_TASK,
+            kwargs={"run_id": run_id, "config": config, "ingest_token": ingest_token},
+            queue=TRAIN_QUEUE,
+        )

@@ -118,6 +118,13 @@ class FailedEvent(_Event):
     data: FailedData
 
 
+class ReleasedEvent(_Event):
+    """The worker is shutting down mid-run and hands the run back to the queue."""
+
+    kind: Literal["released"]
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
 IngestEvent = Annotated[
     StartedEvent
     | BatchEvent
@@ -125,7 +132,8 @@ IngestEvent = Annotated[
     | FinishedEvent
     | StatusEvent
     | HeartbeatEvent
-    | FailedEvent,
+    | FailedEvent
+    | ReleasedEvent,
     Field(discriminator="kind"),
 ]
 
@@ -134,6 +142,12 @@ class IngestBatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     events: list[IngestEvent] = Field(min_length=1, max_length=MAX_EVENTS_PER_BATCH)
+    attempt: int | None = Field(
+        default=None,
+        ge=1,
+        le=2**31 - 1,
+        description="the claim's attempt number; batches of an older attempt get 409",
+    )
 
     @field_validator("events")
     @classmethod

@@ -17,7 +17,7 @@ from backend.app.api.routes import groups, health, ingest, metrics, presets, run
 from backend.app.core.bus import EventBus
 from backend.app.core.config import Settings, get_settings
 from backend.app.core.db import make_engine, migrate
-from backend.app.dispatch import Dispatcher, LeaveQueued
+from backend.app.dispatch import CeleryDispatcher, Dispatcher
 from worker.schema.presets import UnknownPresetError
 from worker.schema.runconfig import ConfigError
 
@@ -32,6 +32,10 @@ async def _watch_heartbeats(app: FastAPI) -> None:
         with Session(app.state.engine) as session:
             lost = crud.mark_lost_runs(session, settings.heartbeat_timeout_s)
             session.commit()
+            # Hand lost runs to workers again: the next one resumes from the checkpoint.
+            for run in lost:
+                if run.attempts < settings.max_attempts and run.id is not None:
+                    app.state.dispatcher.enqueue(run.id, run.config, run.ingest_token)
             return len(lost)
 
     while True:
@@ -83,6 +87,12 @@ def _add_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": detail}, status_code=422)
 
 
+def default_dispatcher(settings: Settings) -> Dispatcher:
+    from worker.celery_app import broker_url  # torch-free: only the broker's address
+
+    return CeleryDispatcher(settings.broker_url or broker_url())
+
+
 def create_app(settings: Settings | None = None, dispatcher: Dispatcher | None = None) -> FastAPI:
     settings = settings or get_settings()
     app = FastAPI(
@@ -96,7 +106,7 @@ def create_app(settings: Settings | None = None, dispatcher: Dispatcher | None =
     app.state.engine = make_engine(settings.database_url)
     migrate(app.state.engine)
     app.state.bus = EventBus()
-    app.state.dispatcher = dispatcher or LeaveQueued()
+    app.state.dispatcher = dispatcher or default_dispatcher(settings)
     _add_error_handlers(app)
 
     api = APIRouter(prefix="/api")

@@ -89,6 +89,7 @@ class Run(RunBase, table=True):
     result: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     ingest_token: str = Field(max_length=64)
     last_seq: int = 0  # highest ingest sequence number applied
+    attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})  # claims so far
 
 
 class MetricPoint(SQLModel, table=True):
@@ -187,6 +188,19 @@ class RunPublic(RunBase):
     duration_s: float | None
     images_per_second: float | None
     parameters: int | None
+    attempts: int
+
+
+class ClaimRequest(SQLModel):
+    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
+
+    worker_host: str = Field(min_length=1, max_length=255)
+
+
+class ClaimReply(SQLModel):
+    next_seq: int
+    attempt: int
+    cancel_requested: bool
 
 
 class RunDetail(RunPublic):

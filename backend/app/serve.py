@@ -1,21 +1,79 @@
-"""`runboard serve`: the API under uvicorn, bound to loopback unless told otherwise."""
+"""`runboard serve`: the API under uvicorn, plus one local worker process by default.
+
+Stopping serve (Ctrl-C or SIGTERM) stops both: the worker gets SIGTERM, its current run
+stops at the next step and goes back to the queue, and a later `serve` picks it up again
+(from its checkpoint) with every run that was still queued.
+"""
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from types import FrameType
 
 import uvicorn
 
 from backend.app.core.config import get_settings
 from backend.app.main import create_app
 
+WORKER_STOP_TIMEOUT_S = 60
 
-def serve(host: str | None = None, port: int | None = None) -> int:
+
+def _start_worker(api_url: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "RUNBOARD_API_URL": os.environ.get("RUNBOARD_API_URL", api_url)}
+    return subprocess.Popen([sys.executable, "-m", "worker.cli.main", "worker"], env=env)
+
+
+def _stop_worker(worker: subprocess.Popen[bytes]) -> None:
+    if worker.poll() is not None:
+        return
+    worker.terminate()  # Celery's warm shutdown; the task releases its run at the next step
+    try:
+        worker.wait(WORKER_STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        worker.wait()
+
+
+class _Server(uvicorn.Server):
+    """Stops the local worker first, while the API can still take its last events."""
+
+    def __init__(self, config: uvicorn.Config, worker: subprocess.Popen[bytes] | None) -> None:
+        super().__init__(config)
+        self.worker = worker
+        self.stopping = False
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self.worker is None or self.stopping:  # a second Ctrl-C exits at once
+            super().handle_exit(sig, frame)
+            return
+        self.stopping = True
+        threading.Thread(target=self._stop_then_exit, args=(sig, frame), daemon=True).start()
+
+    def _stop_then_exit(self, sig: int, frame: FrameType | None) -> None:
+        assert self.worker is not None
+        _stop_worker(self.worker)
+        super().handle_exit(sig, frame)
+
+
+def serve(host: str | None = None, port: int | None = None, with_worker: bool = True) -> int:
     settings = get_settings()
+    host, port = host or settings.host, port or settings.port
     app = create_app(settings)
-    uvicorn.run(
+    local_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    worker = _start_worker(f"http://{local_host}:{port}") if with_worker else None
+    config = uvicorn.Config(
         app,
-        host=host or settings.host,
-        port=port or settings.port,
+        host=host,
+        port=port,
         log_level="info",
         timeout_graceful_shutdown=5,  # open SSE streams would otherwise hold shutdown
     )
+    try:
+        _Server(config, worker).run()
+    finally:
+        if worker is not None:
+            _stop_worker(worker)
     return 0

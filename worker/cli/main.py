@@ -48,9 +48,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    serve = commands.add_parser("serve", help="run the API (and, later, a local worker)")
+    serve = commands.add_parser("serve", help="run the API and a local worker")
     serve.add_argument("--host", help="bind address (default RUNBOARD_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default RUNBOARD_PORT or 8000)")
+    serve.add_argument(
+        "--no-worker", action="store_true", help="API only; workers run elsewhere (Redis broker)"
+    )
+
+    worker = commands.add_parser("worker", help="train queued runs, one at a time")
+    worker.add_argument("--gpu", type=int, help="pin this worker to one GPU (CUDA_VISIBLE_DEVICES)")
+    worker.add_argument("--queues", default="runboard", help="comma-separated queues to consume")
+    worker.add_argument("--name", help="worker name (default runboard-<gpu|cpu>@<host>)")
 
     submit = commands.add_parser("submit", help="queue a run through the API")
     submit.add_argument("--preset", required=True, help="homework point: 1, 2, 3a, ..., 6, free")
@@ -80,6 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
     trainer.add_argument("--device", default="auto")
     trainer.add_argument("--batch-size", type=int, help="default: each preset's own")
     trainer.add_argument("--out", help="JSON file for the figures (default var/bench/...)")
+    api = targets.add_parser("api", help="API latency (list, metrics, compare) and ingest rate")
+    api.add_argument(
+        "--database-url", help="an empty database to fill (default: a new SQLite file in var/bench)"
+    )
+    api.add_argument("--requests", type=int, default=200, help="timed requests per endpoint")
+    api.add_argument("--out", help="JSON file for the figures (default var/bench/api-...)")
     return parser
 
 
@@ -96,11 +110,19 @@ def run(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         from backend.app.serve import serve
 
-        return serve(host=args.host, port=args.port)
+        return serve(host=args.host, port=args.port, with_worker=not args.no_worker)
+    if args.command == "worker":
+        from worker.cli.worker import run_worker
+
+        return run_worker(gpu=args.gpu, queues=args.queues, name=args.name)
     if args.command == "submit":
         from worker.cli.submit import submit_run
 
         return submit_run(args)
+    if args.target == "api":
+        from backend.app.bench import run_api_bench
+
+        return run_api_bench(args)
     from worker.core.bench import run_trainer_bench
 
     return run_trainer_bench(args)

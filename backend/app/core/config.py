@@ -17,6 +17,10 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="bind address; loopback unless exposed on purpose")
     port: int = Field(8000, ge=1, le=65535)
     api_token: str | None = Field(None, description="when set, mutating routes need this bearer")
+    broker_url: str | None = Field(
+        None, description="redis://... to scale out; default a SQLite broker under ./var"
+    )
+    max_attempts: int = Field(3, ge=1, le=100, description="claims before a lost run stays failed")
     heartbeat_timeout_s: float = Field(120.0, gt=0, description="silence before 'worker lost'")
     heartbeat_check_s: float = Field(5.0, gt=0, description="how often runs are checked for it")
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="larger bodies get 413")

@@ -1,7 +1,7 @@
 """Database operations; routes call these, these use models."""
 
 from backend.app.crud.errors import Conflict, NotFound
-from backend.app.crud.ingest import ingest, mark_lost_runs
+from backend.app.crud.ingest import claim, ingest, mark_lost_runs
 from backend.app.crud.metrics import compare, csv_rows, series
 from backend.app.crud.runs import (
     SortKey,
@@ -22,6 +22,7 @@ __all__ = [
     "NotFound",
     "SortKey",
     "cancel_run",
+    "claim",
     "clone_run",
     "compare",
     "create_group",

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from sqlalchemy import String, cast, delete, func, or_
+from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
 from backend.app.crud.errors import Conflict, NotFound
@@ -24,7 +25,7 @@ from backend.app.models import (
     StreamEvent,
     utcnow,
 )
-from worker.schema.presets import get_preset
+from worker.schema.presets import UnknownPresetError, get_preset
 from worker.schema.runconfig import ConfigError, RunConfig, validate_config
 
 SortKey = Literal[
@@ -117,6 +118,8 @@ def create_group(session: Session, data: GroupCreate) -> tuple[Group, list[Run]]
             runs.append(create_run(session, request, group_id=group.id))
         except ConfigError as exc:
             raise ConfigError([(f"runs.{index}.{f}", m) for f, m in exc.errors]) from None
+        except UnknownPresetError as exc:  # name the group's run, not a top-level `preset`
+            raise ConfigError([(f"runs.{index}.preset", str(exc))]) from None
     return group, runs
 
 
@@ -175,8 +178,12 @@ def list_runs(
     total = session.exec(select(func.count()).select_from(query.subquery())).one()
     column = col(getattr(Run, sort))
     ordering = column.desc() if descending else column.asc()
-    # NULLs last either way, then the id as a stable tie-breaker.
-    query = query.order_by(column.is_(None), ordering, col(Run.id).desc())
+    # NULLs last either way, then the id as a stable tie-breaker. The NULL term only where
+    # the column has NULLs: it would keep the database from reading the page off the index.
+    nulls_last = (column.is_(None),) if Run.__table__.c[sort].nullable else ()  # type: ignore[attr-defined]
+    query = query.order_by(*nulls_last, ordering, col(Run.id).desc())
+    # The list shows no `result` (confusion matrices, tens of kB a run): leave it unread.
+    query = query.options(defer(Run.result))  # type: ignore[arg-type]
     items = session.exec(query.offset(offset).limit(limit)).all()
     return items, total
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from backend.app import crud
-from backend.app.api.deps import BusDep, IngestRunDep, SessionDep
+from backend.app.api.deps import BusDep, IngestRunDep, SessionDep, SettingsDep
 from backend.app.ingest import IngestBatch, IngestReply
+from backend.app.models import ClaimReply, ClaimRequest
 
 router = APIRouter(tags=["ingest"])
 
@@ -19,6 +20,18 @@ def ingest_events(
     skipped. A gap in the numbers, or events for a finished run, get 409. The reply says
     whether the user asked the run to stop."""
     reply = crud.ingest(session, run, batch)
+    session.commit()
+    bus.notify()
+    return reply
+
+
+@router.post("/runs/{run_id}/claim")
+def claim_run(
+    data: ClaimRequest, run: IngestRunDep, session: SessionDep, settings: SettingsDep, bus: BusDep
+) -> ClaimReply:
+    """A worker takes the run before training it. 409 when it is cancelled, finished, or
+    alive on another worker; the reply gives the sequence number to continue from."""
+    reply = crud.claim(session, run, data.worker_host, settings.heartbeat_timeout_s)
     session.commit()
     bus.notify()
     return reply

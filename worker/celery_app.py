@@ -1,0 +1,47 @@
+"""The Celery app: one task, late acknowledgement, one run at a time per worker.
+
+The broker is Redis when RUNBOARD_BROKER_URL says so (workers on several machines), and by
+default a SQLite file through Kombu's SQLAlchemy transport, so one machine needs no Redis;
+both take the same code path.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from celery import Celery
+
+DEFAULT_QUEUE = "runboard"
+
+
+def broker_url() -> str:
+    configured = os.environ.get("RUNBOARD_BROKER_URL")
+    if configured:
+        return configured
+    path = Path(os.environ.get("RUNBOARD_BROKER_DB", "./var/broker.sqlite")).resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqla+sqlite:///{path}"
+
+
+def make_celery(url: str | None = None) -> Celery:
+    url = url or broker_url()
+    app = Celery("runboard", broker=url, include=["worker.tasks"])
+    app.conf.update(
+        task_default_queue=DEFAULT_QUEUE,
+        task_acks_late=True,  # a task is acknowledged only when it has finished...
+        task_reject_on_worker_lost=True,  # ...and requeued if its worker process dies
+        worker_prefetch_multiplier=1,  # a worker holds one run at a time, no more
+        task_ignore_result=True,  # results go to the API, not a result backend
+        broker_connection_retry_on_startup=True,
+        broker_connection_max_retries=None,  # ride out a broker restart
+        worker_hijack_root_logger=False,
+    )
+    if url.startswith(("redis://", "rediss://")):
+        # Redis redelivers unacknowledged tasks after this; the API's claim refuses a run
+        # whose worker is still alive, so an early redelivery cannot train a run twice.
+        app.conf.broker_transport_options = {"visibility_timeout": 3600}
+    return app
+
+
+celery_app = make_celery()

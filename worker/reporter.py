@@ -1,0 +1,144 @@
+"""Sends a run's events to the API without ever slowing training.
+
+The training thread only appends to an in-memory buffer (`emit`). A background thread posts
+the buffer in numbered batches, sends a heartbeat when there is nothing else to say, and
+retries with exponential backoff while the API is unreachable, keeping every event: the
+API skips sequence numbers it already has, so resending after a lost reply is harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+log = logging.getLogger("runboard.worker")
+
+MAX_BATCH = 1000  # events per POST
+FLUSH_INTERVAL_S = 0.25  # how long events may wait in the buffer
+HEARTBEAT_INTERVAL_S = 5.0
+MAX_BACKOFF_S = 10.0
+
+
+class RunRejected(RuntimeError):
+    """The API will not take this run's events (finished elsewhere, cancelled, bad token)."""
+
+
+@dataclass
+class Reporter:
+    api_url: str
+    run_id: int
+    token: str
+    next_seq: int  # the first sequence number this attempt sends
+    attempt: int | None = None  # from the claim; the API refuses batches of older attempts
+    client: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30))
+    _buffer: deque[dict[str, Any]] = field(default_factory=deque)
+    _lock: threading.Condition = field(default_factory=threading.Condition)
+    _stop_requested: threading.Event = field(default_factory=threading.Event)
+    _closing: bool = False
+    _rejected: str | None = None
+    _thread: threading.Thread | None = None
+    sent_batches: int = 0
+
+    def start(self) -> Reporter:
+        self._thread = threading.Thread(target=self._send_loop, name="reporter", daemon=True)
+        self._thread.start()
+        return self
+
+    # ---- called by the training thread ------------------------------------------------
+
+    def emit(self, kind: str, data: dict[str, Any]) -> None:
+        with self._lock:
+            event = {"seq": self.next_seq, "time": time.time(), "kind": kind, "data": data}
+            self.next_seq += 1
+            self._buffer.append(event)
+            if len(self._buffer) >= MAX_BATCH:
+                self._lock.notify()
+
+    def should_stop(self) -> bool:
+        """True once the user asked to cancel, or the API refused the run."""
+        return self._stop_requested.is_set()
+
+    @property
+    def rejected(self) -> str | None:
+        return self._rejected
+
+    def close(self, timeout_s: float = 600.0) -> bool:
+        """Send what is left (retrying up to `timeout_s`); True when all was delivered."""
+        with self._lock:
+            self._closing = True
+            self._lock.notify()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+        self.client.close()
+        return not self._buffer
+
+    # ---- the background thread --------------------------------------------------------
+
+    def _send_loop(self) -> None:
+        backoff = 0.5
+        last_contact = time.monotonic()
+        while True:
+            with self._lock:
+                if not self._buffer and not self._closing:
+                    self._lock.wait(FLUSH_INTERVAL_S)
+                if (
+                    not self._buffer
+                    and not self._closing
+                    and (time.monotonic() - last_contact >= HEARTBEAT_INTERVAL_S)
+                ):
+                    event = {"seq": self.next_seq, "time": time.time(), "kind": "heartbeat"}
+                    self.next_seq += 1
+                    self._buffer.append({**event, "data": {}})
+                batch = list(self._buffer)[:MAX_BATCH]
+                if not batch and self._closing:
+                    return
+            if not batch:
+                continue
+            try:
+                self._post(batch)
+            except (httpx.TransportError, _Transient) as exc:
+                log.warning(
+                    "run %s: API unreachable (%s); retrying in %.1f s", self.run_id, exc, backoff
+                )
+                if self._closing and self._rejected:
+                    return
+                time.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_S)
+                continue
+            except RunRejected as exc:
+                self._rejected = str(exc)
+                self._stop_requested.set()
+                with self._lock:
+                    self._buffer.clear()
+                return
+            backoff = 0.5
+            last_contact = time.monotonic()
+
+    def _post(self, batch: list[dict[str, Any]]) -> None:
+        response = self.client.post(
+            f"{self.api_url}/api/runs/{self.run_id}/events",
+            json={"events": batch, "attempt": self.attempt},
+            headers={"Authorization": f"Bearer {self.token}"},
+        )
+        if response.status_code >= 500 or response.status_code == 429:
+            raise _Transient(f"HTTP {response.status_code}")
+        if response.status_code != 200:
+            raise RunRejected(f"HTTP {response.status_code}: {response.text[:300]}")
+        reply = response.json()
+        accepted = int(reply["accepted_through"])
+        with self._lock:
+            while self._buffer and self._buffer[0]["seq"] <= accepted:
+                self._buffer.popleft()
+        self.sent_batches += 1
+        if reply.get("cancel_requested"):
+            self._stop_requested.set()
+
+
+class _Transient(Exception):
+    """A server error worth retrying (5xx, 429)."""
