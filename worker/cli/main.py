@@ -94,6 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     api.add_argument("--requests", type=int, default=200, help="timed requests per endpoint")
     api.add_argument("--out", help="JSON file for the figures (default var/bench/api-...)")
+    live = targets.add_parser("worker", help="tracking overhead, live and launch latency")
+    live.add_argument("--rounds", type=int, default=3, help="alternating rounds on/off")
+    live.add_argument("--launches", type=int, default=5, help="timed launches")
+    live.add_argument("--out", help="JSON file for the figures (default var/bench/worker-...)")
     return parser
 
 
@@ -119,6 +123,10 @@ def run(argv: Sequence[str] | None = None) -> int:
         from worker.cli.submit import submit_run
 
         return submit_run(args)
+    if args.target == "worker":
+        from worker.bench_live import run_worker_bench
+
+        return run_worker_bench(args)
     if args.target == "api":
         from backend.app.bench import run_api_bench
 
