@@ -96,7 +96,7 @@ def _train_reported(
     run = httpx.post(f"{url}/api/runs", json={"preset": "2", "overrides": TINY}, timeout=30).json()
     token = _token(database_url, run["id"])
     with httpx.Client(timeout=30) as client:
-        claimed = claim(run["id"], token, client)
+        claimed = claim(url, run["id"], token, client)
     watcher = StreamWatcher(url, run["id"])
     watcher.start()
     watchers.append(watcher)

@@ -10,6 +10,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from worker.schema.events import Event
 from worker.schema.runconfig import ConfigError, validate_config
 
 log = logging.getLogger("runboard.worker")
+CLAIM_PATIENCE_S = 600.0  # how long a task waits for an unreachable API before failing
 
 
 def api_url() -> str:
@@ -50,10 +52,10 @@ class ClaimRefused(RuntimeError):
     """The API says this run is not ours to train (cancelled, finished, running elsewhere)."""
 
 
-def claim(run_id: int, token: str, client: httpx.Client) -> dict[str, Any]:
-    """Ask the API for the run; transient failures are retried by the caller (Celery)."""
+def claim(api: str, run_id: int, token: str, client: httpx.Client) -> dict[str, Any]:
+    """Ask the API at `api` for the run; transient failures raise (Celery logs them)."""
     response = client.post(
-        f"{api_url()}/api/runs/{run_id}/claim",
+        f"{api}/api/runs/{run_id}/claim",
         json={"worker_host": worker_host()},
         headers={"Authorization": f"Bearer {token}"},
     )
@@ -64,14 +66,33 @@ def claim(run_id: int, token: str, client: httpx.Client) -> dict[str, Any]:
     return claimed
 
 
+def claim_patiently(
+    run_id: int, token: str, patience_s: float = CLAIM_PATIENCE_S
+) -> dict[str, Any]:
+    """Claim, riding out an API that is restarting or briefly overloaded (transient only)."""
+    deadline, backoff = time.monotonic() + patience_s, 0.5
+    with httpx.Client(timeout=30) as client:
+        while True:
+            try:
+                return claim(api_url(), run_id, token, client)
+            except (httpx.TransportError, httpx.HTTPStatusError) as exc:
+                transient = not isinstance(exc, httpx.HTTPStatusError) or (
+                    exc.response.status_code >= 500
+                )
+                if not transient or time.monotonic() > deadline:
+                    raise
+                log.warning("run %s: claim failed (%s); retrying in %.1f s", run_id, exc, backoff)
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+
+
 def run_job(run_id: int, config: dict[str, Any], token: str) -> str:
     """Train one run end to end; returns its final status (also reported to the API)."""
-    with httpx.Client(timeout=30) as client:
-        try:
-            claimed = claim(run_id, token, client)
-        except ClaimRefused as exc:
-            log.info("run %s not claimed: %s", run_id, exc)
-            return "skipped"
+    try:
+        claimed = claim_patiently(run_id, token)
+    except ClaimRefused as exc:
+        log.info("run %s not claimed: %s", run_id, exc)
+        return "skipped"
     reporter = Reporter(
         api_url(), run_id, token, next_seq=claimed["next_seq"], attempt=claimed["attempt"]
     ).start()
