@@ -23,6 +23,7 @@ from worker.schema.events import Event
 from worker.schema.runconfig import ConfigError, validate_config
 
 log = logging.getLogger("runboard.worker")
+MAX_ERROR, MAX_TRACE = 10_000, 200_000  # what the API stores of a failure
 CLAIM_PATIENCE_S = 600.0  # how long a task waits for an unreachable API before failing
 
 
@@ -103,12 +104,10 @@ def run_job(run_id: int, config: dict[str, Any], token: str) -> str:
         reporter.emit("released", {})
         status = "released"
     except UserError as exc:  # bad data dir, missing weights, no such GPU: say what to do
-        reporter.emit("failed", {"error": str(exc), "traceback": None})
+        reporter.emit("failed", {"error": str(exc)[:MAX_ERROR], "traceback": None})
     except Exception as exc:
-        reporter.emit(
-            "failed",
-            {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()},
-        )
+        error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR]
+        reporter.emit("failed", {"error": error, "traceback": traceback.format_exc()[-MAX_TRACE:]})
     finally:
         delivered = reporter.close()
         if not delivered:

@@ -25,6 +25,22 @@ class _Event(BaseModel):
     time: float = Field(ge=0, le=1e11, description="when the worker emitted it, Unix seconds")
 
 
+def _no_nul(text: str | None) -> str | None:
+    """PostgreSQL text cannot hold NUL: replace it rather than refuse a worker's report."""
+    return None if text is None else text.replace("\x00", "\ufffd")
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN and infinity become None: JSON (and PostgreSQL's json type) has neither."""
+    if isinstance(value, float):
+        return finite(value)
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(item) for item in value]
+    return value
+
+
 class StartedData(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -36,6 +52,8 @@ class StartedData(BaseModel):
     precision: str = Field(max_length=128)
     parameters: int = Field(ge=0, le=2**31 - 1)
     dataset: str = Field(max_length=255)
+
+    _text = field_validator("device", "device_name")(_no_nul)
 
 
 class StartedEvent(_Event):
@@ -83,6 +101,24 @@ class FinishedData(BaseModel):
     status: Literal["succeeded", "cancelled"]
     result: dict[str, Any]
 
+    @field_validator("result")
+    @classmethod
+    def _summary_fields(cls, result: dict[str, Any]) -> dict[str, Any]:
+        """The fields copied into the run's columns must fit them; the rest is stored as JSON."""
+        result = _json_safe(result)
+        seconds, parameters = result.get("total_seconds"), result.get("parameters")
+        if seconds is not None and (
+            isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0
+        ):
+            raise ValueError("result.total_seconds must be a number of seconds, at least 0")
+        if parameters is not None and (
+            isinstance(parameters, bool)
+            or not isinstance(parameters, int)
+            or not 0 <= parameters <= 2**31 - 1
+        ):
+            raise ValueError("result.parameters must be an integer from 0 to 2^31-1")
+        return result
+
 
 class FinishedEvent(_Event):
     kind: Literal["finished"]
@@ -94,6 +130,8 @@ class StatusData(BaseModel):
 
     status: Literal["running"]
     worker_host: str | None = Field(default=None, max_length=255)
+
+    _text = field_validator("worker_host")(_no_nul)
 
 
 class StatusEvent(_Event):
@@ -111,6 +149,8 @@ class FailedData(BaseModel):
 
     error: str = Field(max_length=10_000)
     traceback: str | None = Field(default=None, max_length=200_000)
+
+    _text = field_validator("error", "traceback")(_no_nul)
 
 
 class FailedEvent(_Event):

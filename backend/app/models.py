@@ -46,6 +46,13 @@ def _check_tags(tags: list[str]) -> list[str]:
     return cleaned
 
 
+def _no_nul(text: str | None) -> str | None:
+    """PostgreSQL text cannot hold NUL characters: refuse them (422), on SQLite too."""
+    if text is not None and "\x00" in text:
+        raise ValueError("may not contain NUL characters")
+    return text
+
+
 class RunBase(SQLModel):
     name: str = Field(max_length=200)
     preset: str | None = Field(default=None, max_length=16, index=True)
@@ -141,6 +148,7 @@ class RunCreate(SQLModel):
     notes: str = Field(default="", max_length=20_000)
 
     _tags = field_validator("tags")(_check_tags)
+    _text = field_validator("name", "notes")(_no_nul)
 
 
 class RunClone(SQLModel):
@@ -151,6 +159,7 @@ class RunClone(SQLModel):
     tags: list[str] | None = None
 
     _tags = field_validator("tags")(lambda tags: None if tags is None else _check_tags(tags))
+    _text = field_validator("name")(_no_nul)
 
 
 class RunUpdate(SQLModel):
@@ -161,6 +170,7 @@ class RunUpdate(SQLModel):
     notes: str | None = Field(default=None, max_length=20_000)
 
     _tags = field_validator("tags")(lambda tags: None if tags is None else _check_tags(tags))
+    _text = field_validator("name", "notes")(_no_nul)
 
 
 class RunPublic(RunBase):
@@ -225,6 +235,7 @@ class GroupCreate(SQLModel):
     tags: list[str] = Field(default_factory=list)
 
     _tags = field_validator("tags")(_check_tags)
+    _text = field_validator("name")(_no_nul)
 
 
 class GroupPublic(SQLModel):

@@ -53,9 +53,17 @@ def migrate(engine: Engine) -> None:
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+    with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:  # batch migrations rebuild tables, which foreign keys would block
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()  # the pragma only takes effect outside a transaction
+        with connection.begin():
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+        if sqlite:
+            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+            connection.commit()
 
 
 def sessions(engine: Engine) -> Iterator[Session]:

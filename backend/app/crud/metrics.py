@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import select as sa_select
+from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
 from backend.app.crud.errors import NotFound
@@ -106,7 +107,9 @@ def config_diff(configs: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
 
 
 def compare(session: Session, run_ids: Sequence[int]) -> dict[str, Any]:
-    runs = {run.id: run for run in session.exec(select(Run).where(col(Run.id).in_(run_ids)))}
+    # `result` (confusion matrices, tens of kB a run) is not compared: leave it unread.
+    query = select(Run).where(col(Run.id).in_(run_ids)).options(defer(Run.result))  # type: ignore[arg-type]
+    runs = {run.id: run for run in session.exec(query)}
     missing = [i for i in run_ids if i not in runs]
     if missing:
         raise NotFound(f"runs {', '.join(map(str, missing))} do not exist")

@@ -7,7 +7,7 @@ import secrets
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from sqlalchemy import String, cast, delete, func, or_
+from sqlalchemy import String, cast, delete, func, inspect, or_
 from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
@@ -89,6 +89,11 @@ def create_run(session: Session, data: RunCreate, group_id: int | None = None) -
     )
 
 
+def _seed_name(base: str, seed: int) -> str:
+    suffix = f" seed {seed}"
+    return base[: max(0, 200 - len(suffix))] + suffix  # a run's name holds 200 characters
+
+
 def create_group(session: Session, data: GroupCreate) -> tuple[Group, list[Run]]:
     """Several runs launched together: explicit configs, or runs[0] once per seed."""
     if not data.runs:
@@ -102,8 +107,9 @@ def create_group(session: Session, data: GroupCreate) -> tuple[Group, list[Run]]
             first.model_copy(
                 update={
                     "overrides": {**first.overrides, "seed": seed},
-                    "name": f"{first.name or _default_name(first.preset, first.overrides)} "
-                    f"seed {seed}",
+                    "name": _seed_name(
+                        first.name or _default_name(first.preset, first.overrides), seed
+                    ),
                 }
             )
             for seed in data.seeds
@@ -180,7 +186,7 @@ def list_runs(
     ordering = column.desc() if descending else column.asc()
     # NULLs last either way, then the id as a stable tie-breaker. The NULL term only where
     # the column has NULLs: it would keep the database from reading the page off the index.
-    nulls_last = (column.is_(None),) if Run.__table__.c[sort].nullable else ()  # type: ignore[attr-defined]
+    nulls_last = (column.is_(None),) if inspect(Run).columns[sort].nullable else ()
     query = query.order_by(*nulls_last, ordering, col(Run.id).desc())
     # The list shows no `result` (confusion matrices, tens of kB a run): leave it unread.
     query = query.options(defer(Run.result))  # type: ignore[arg-type]

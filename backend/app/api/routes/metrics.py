@@ -12,6 +12,7 @@ from fastapi.responses import StreamingResponse
 
 from backend.app import crud
 from backend.app.api.deps import RunDep, SessionDep, SettingsDep, invalid
+from backend.app.api.routes.runs import NO_NUL
 
 router = APIRouter(tags=["metrics"])
 
@@ -21,7 +22,9 @@ def read_metrics(
     run: RunDep,
     session: SessionDep,
     settings: SettingsDep,
-    names: Annotated[str | None, Query(max_length=1000, description="comma-separated")] = None,
+    names: Annotated[
+        str | None, Query(max_length=1000, pattern=NO_NUL, description="comma-separated")
+    ] = None,
     since_seq: Annotated[int, Query(ge=0, le=2**62)] = 0,
     max_points: Annotated[
         int | None, Query(ge=4, le=1_000_000, description="downsample each series to this")

@@ -11,6 +11,7 @@ from backend.app.api.deps import BusDep, DispatcherDep, RunDep, SessionDep, Toke
 from backend.app.models import Run, RunClone, RunCreate, RunDetail, RunList, RunStatus, RunUpdate
 
 router = APIRouter(prefix="/runs", tags=["runs"])
+NO_NUL = r"^[^\x00]*$"  # PostgreSQL cannot compare text holding NUL: 422, not 500
 
 RUN_EXAMPLE = {
     "point 4a at a higher learning rate": {
@@ -49,9 +50,11 @@ def create_run(
 def list_runs(
     session: SessionDep,
     status: Annotated[list[RunStatus] | None, Query()] = None,
-    preset: Annotated[str | None, Query(max_length=16)] = None,
+    preset: Annotated[str | None, Query(max_length=16, pattern=NO_NUL)] = None,
     tag: Annotated[str | None, Query(max_length=64)] = None,
-    q: Annotated[str | None, Query(max_length=200, description="text in name or notes")] = None,
+    q: Annotated[
+        str | None, Query(max_length=200, pattern=NO_NUL, description="text in name or notes")
+    ] = None,
     group_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     sort: crud.SortKey = "created_at",
     order: Literal["asc", "desc"] = "desc",
