@@ -6,9 +6,11 @@ PostgreSQL is the one at RUNBOARD_TEST_POSTGRES (default 127.0.0.1:5432, trust a
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -17,6 +19,7 @@ from fastapi.testclient import TestClient
 
 from backend.app.core.config import Settings
 from backend.app.main import create_app
+from tests.backend.live import ServerProcess, run_server
 
 POSTGRES = os.environ.get("RUNBOARD_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -75,3 +78,39 @@ def dispatcher() -> RecordingDispatcher:
 def client(settings: Settings, dispatcher: RecordingDispatcher) -> Iterator[TestClient]:
     with TestClient(create_app(settings, dispatcher)) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def start_server(database_url: str, tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
+    """Starts real `runboard serve` processes on this test's database, RUNBOARD_* settings
+    given as keyword arguments; each is stopped (SIGTERM, then SIGKILL) after the test."""
+    with contextlib.ExitStack() as stack:
+
+        def start(**env: str) -> ServerProcess:
+            return stack.enter_context(run_server(database_url, tmp_path / "server", env))
+
+        yield start
+
+
+@pytest.fixture
+def live_server(start_server: Callable[..., ServerProcess]) -> str:
+    """The base URL of a real `runboard serve` on this test's database (SQLite, PostgreSQL),
+    with 0.5 s keep-alives on idle streams."""
+    return start_server().url
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def shared_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """One real server per test module and dialect, same settings as `live_server`, for
+    tests that each make their own runs and assume nothing about the database's other rows:
+    a module of such tests then pays for one server start, not one per test."""
+    workdir = tmp_path_factory.mktemp("server")
+    with contextlib.ExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite:///{workdir / 'runboard.db'}"
+        else:
+            fresh = contextlib.contextmanager(_fresh_postgres_database)
+            url = stack.enter_context(fresh(request.getfixturevalue("postgres_server")))
+        yield stack.enter_context(run_server(url, workdir))

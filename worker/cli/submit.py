@@ -88,7 +88,7 @@ def submit_run(args: argparse.Namespace) -> int:
         code = 2 if response.status_code == 422 else 1
         raise CliError(_explain(response), code)
     run = response.json()
-    print(run["id"])
+    print(run["id"], flush=True)  # at once: with --wait, scripts read it while the run goes on
     print(f"queued run {run['id']}: {run['name']}", file=sys.stderr)
     if not args.wait:
         return 0

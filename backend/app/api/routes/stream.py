@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from sqlmodel import Session
@@ -26,16 +26,26 @@ BATCH = 500  # events read from the log at a time
 RETRY_MS = 2000  # how soon browsers reconnect after a drop
 
 
-def _start_id(header: str | None, query: int | None) -> int | None:
-    if header is None:
-        return query
+def _start_id(
+    last_event_id: Annotated[str | None, Header(max_length=32)] = None,
+    since: Annotated[int | None, Query(ge=0, le=2**62, description="replay after this id")] = None,
+) -> int | None:
+    """Where a stream resumes: Last-Event-ID (what browsers send) wins over ?since=.
+
+    A dependency, not a call inside the endpoints: their bodies are generators that run only
+    once the 200 response has started, too late for a 422."""
+    if last_event_id is None:
+        return since
     try:
-        value = int(header.strip())
+        value = int(last_event_id.strip())
     except ValueError:
         raise invalid(("header", "last-event-id"), "must be a non-negative integer") from None
     if not 0 <= value < 2**62:
         raise invalid(("header", "last-event-id"), "must be a non-negative integer")
     return value
+
+
+StartId = Annotated[int | None, Depends(_start_id)]
 
 
 async def _follow(
@@ -71,11 +81,9 @@ async def stream_all(
     request: Request,
     bus: BusDep,
     settings: SettingsDep,
-    last_event_id: Annotated[str | None, Header(max_length=32)] = None,
-    since: Annotated[int | None, Query(ge=0, le=2**62, description="replay after this id")] = None,
+    start: StartId,
 ) -> AsyncIterator[ServerSentEvent]:
     """Every run's status and progress changes, live."""
-    start = _start_id(last_event_id, since)
     if start is None:
         engine = request.app.state.engine
 
@@ -95,12 +103,10 @@ async def stream_run(
     run: RunDep,
     bus: BusDep,
     settings: SettingsDep,
-    last_event_id: Annotated[str | None, Header(max_length=32)] = None,
-    since: Annotated[int | None, Query(ge=0, le=2**62, description="replay after this id")] = None,
+    start: StartId,
 ) -> AsyncIterator[ServerSentEvent]:
     """One run's status, progress and new metric points: its history first, then live."""
     assert run.id is not None
-    start = _start_id(last_event_id, since) or 0
     yield ServerSentEvent(comment="run stream", retry=RETRY_MS)
-    async for event in _follow(request, bus, settings.sse_keepalive_s, start, run.id):
+    async for event in _follow(request, bus, settings.sse_keepalive_s, start or 0, run.id):
         yield event
