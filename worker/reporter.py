@@ -20,6 +20,7 @@ import httpx
 log = logging.getLogger("runboard.worker")
 
 MAX_BATCH = 1000  # events per POST
+MAX_STEPS_PER_EVENT = 10_000  # batch losses folded into one `batches` event
 FLUSH_INTERVAL_S = 0.25  # how long events may wait in the buffer
 HEARTBEAT_INTERVAL_S = 5.0
 MAX_BACKOFF_S = 10.0
@@ -41,6 +42,7 @@ class Reporter:
     _lock: threading.Condition = field(default_factory=threading.Condition)
     _stop_requested: threading.Event = field(default_factory=threading.Event)
     _closing: bool = False
+    _in_flight_through: int = 0  # events up to this seq are being posted: never mutate them
     _rejected: str | None = None
     _thread: threading.Thread | None = None
     sent_batches: int = 0
@@ -54,11 +56,33 @@ class Reporter:
 
     def emit(self, kind: str, data: dict[str, Any]) -> None:
         with self._lock:
-            event = {"seq": self.next_seq, "time": time.time(), "kind": kind, "data": data}
+            now = time.time()
+            if kind == "batch" and self._append_to_columns(data, now):
+                return
+            if kind == "batch":  # batch losses travel as columns: one event, many steps
+                kind = "batches"
+                data = {key: [data[key]] for key in ("epoch", "step", "global_step", "loss")}
+                data["time"] = [now]
+            event = {"seq": self.next_seq, "time": now, "kind": kind, "data": data}
             self.next_seq += 1
             self._buffer.append(event)
             if len(self._buffer) >= MAX_BATCH:
                 self._lock.notify()
+
+    def _append_to_columns(self, data: dict[str, Any], now: float) -> bool:
+        """Add a step to the newest `batches` event unless it is being sent already."""
+        if not self._buffer:
+            return False
+        last = self._buffer[-1]
+        if last["kind"] != "batches" or last["seq"] <= self._in_flight_through:
+            return False
+        columns = last["data"]
+        if len(columns["loss"]) >= MAX_STEPS_PER_EVENT:
+            return False
+        for key in ("epoch", "step", "global_step", "loss"):
+            columns[key].append(data[key])
+        columns["time"].append(now)
+        return True
 
     def should_stop(self) -> bool:
         """True once the user asked to cancel, or the API refused the run."""
@@ -98,6 +122,8 @@ class Reporter:
                 batch = list(self._buffer)[:MAX_BATCH]
                 if not batch and self._closing:
                     return
+                if batch:
+                    self._in_flight_through = batch[-1]["seq"]
             if not batch:
                 continue
             try:

@@ -11,9 +11,10 @@ client, and we time, in turns so that drift in the machine's speed hits all thre
 - compare: GET /api/compare?ids=<10 random runs>;
 each one's median and p95 (nearest rank) wall time, from sending the request to having read
 the body, over `requests` requests after WARMUP untimed ones.
-- ingest: a run created by POST /api/runs gets batches of 1,000 `batch` events (one point
-  each, consecutive seq) with its ingest token; points/s = points / wall time of all the
-  POSTs, each of which validates, stores and commits. Bodies are encoded before the clock.
+- ingest: a run created by POST /api/runs gets POSTs of 1,000 batch-loss points each, in
+  the worker reporter's wire format (one `batches` event of columns per POST, consecutive
+  seq) with its ingest token; points/s = points / wall time of all the POSTs, each of
+  which validates, stores and commits. Bodies are encoded before the clock.
   The server's CPU time for them is reported too (Linux): it varies less than wall time
   on a shared machine.
 """
@@ -218,16 +219,22 @@ def measure_reads(client: httpx.Client, ids: list[int], scale: Scale, n: int) ->
     return figures
 
 
-def _batch_event(step: int, now: float) -> dict[str, Any]:
-    """The worker's event for global step `step` (seq 1 and 2 are status and started)."""
-    epoch, within = divmod(step - 1, STEPS_PER_EPOCH)
-    loss = 4.6 * math.exp(-step / 5000) + 0.1
-    data = {"epoch": epoch + 1, "step": within + 1, "global_step": step, "loss": loss}
-    return {"seq": step + 2, "time": now + step / 100, "kind": "batch", "data": data}
+def _batches_event(seq: int, steps: range, now: float) -> dict[str, Any]:
+    """What a worker's reporter sends for these global steps: one `batches` event of columns
+    (seq 1 and 2 are status and started)."""
+    columns: dict[str, list[Any]] = {k: [] for k in ("epoch", "step", "global_step", "loss")}
+    for step in steps:
+        epoch, within = divmod(step - 1, STEPS_PER_EPOCH)
+        columns["epoch"].append(epoch + 1)
+        columns["step"].append(within + 1)
+        columns["global_step"].append(step)
+        columns["loss"].append(4.6 * math.exp(-step / 5000) + 0.1)
+    columns["time"] = [now + step / 100 for step in steps]
+    return {"seq": seq, "time": now + steps[-1] / 100, "kind": "batches", "data": columns}
 
 
 def measure_ingest(client: httpx.Client, engine: Engine, scale: Scale, pid: int) -> dict[str, Any]:
-    """Points/s of POST /api/runs/{id}/events in batches of `ingest_batch` batch events."""
+    """Points/s of POST /api/runs/{id}/events, `ingest_batch` batch-loss points a POST."""
     token = os.environ.get("RUNBOARD_API_TOKEN")
     auth = {"Authorization": f"Bearer {token}"} if token else {}
     reply = client.post("/api/runs", json={"preset": "2", "name": "bench ingest"}, headers=auth)
@@ -242,10 +249,11 @@ def measure_ingest(client: httpx.Client, engine: Engine, scale: Scale, pid: int)
     first = [{"seq": 1, "time": now, "kind": "status", "data": {"status": "running"}},
              {"seq": 2, "time": now, "kind": "started", "data": started}]  # fmt: skip
     client.post(url, json={"events": first}, headers=headers).raise_for_status()
-    bodies = []
+    bodies: list[bytes] = []
     for offset in range(0, scale.ingest_points, scale.ingest_batch):
         steps = range(offset + 1, min(offset + scale.ingest_batch, scale.ingest_points) + 1)
-        bodies.append(json.dumps({"events": [_batch_event(s, now) for s in steps]}).encode())
+        event = _batches_event(len(bodies) + 3, steps, now)
+        bodies.append(json.dumps({"events": [event]}).encode())
     headers["Content-Type"] = "application/json"
     cpu_before, clock = _cpu_seconds(pid), time.perf_counter()
     for body in bodies:

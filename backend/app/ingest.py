@@ -11,7 +11,7 @@ import itertools
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from worker.schema.events import EPOCH_METRICS
 
@@ -73,6 +73,37 @@ class BatchData(BaseModel):
 class BatchEvent(_Event):
     kind: Literal["batch"]
     data: BatchData
+
+
+Epoch = Annotated[int, Field(ge=1, le=100_000)]
+Step = Annotated[int, Field(ge=1, le=2**31 - 1)]
+Seconds = Annotated[float, Field(ge=0, le=1e11)]
+MAX_COLUMN = 100_000
+
+
+class BatchesData(BaseModel):
+    """Many reported steps as columns of equal length: what the reporter sends, since one
+    event per step costs the API far more to parse and validate than a number in a list."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    epoch: list[Epoch] = Field(min_length=1, max_length=MAX_COLUMN)
+    step: list[Step] = Field(min_length=1, max_length=MAX_COLUMN)
+    global_step: list[Step] = Field(min_length=1, max_length=MAX_COLUMN)
+    loss: list[float] = Field(min_length=1, max_length=MAX_COLUMN)
+    time: list[Seconds] = Field(min_length=1, max_length=MAX_COLUMN)
+
+    @model_validator(mode="after")
+    def _same_lengths(self) -> BatchesData:
+        lengths = {len(self.epoch), len(self.step), len(self.global_step), len(self.loss)}
+        if len(lengths | {len(self.time)}) != 1:
+            raise ValueError("epoch, step, global_step, loss and time need the same length")
+        return self
+
+
+class BatchesEvent(_Event):
+    kind: Literal["batches"]
+    data: BatchesData
 
 
 class EpochData(BaseModel):
@@ -168,6 +199,7 @@ class ReleasedEvent(_Event):
 IngestEvent = Annotated[
     StartedEvent
     | BatchEvent
+    | BatchesEvent
     | EpochEvent
     | FinishedEvent
     | StatusEvent

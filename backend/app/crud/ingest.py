@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 from backend.app.crud.errors import Conflict
 from backend.app.crud.stream import add_event, run_snapshot
 from backend.app.ingest import (
+    BatchesEvent,
     BatchEvent,
     EpochEvent,
     FailedEvent,
@@ -63,6 +64,17 @@ def ingest(session: Session, run: Run, batch: IngestBatch) -> IngestReply:
     # attribute set on the ORM object costs ~10 us (x3 per event made ingest CPU-bound).
     progress: tuple[int, int] | None = None  # (epoch, step) of the latest batch event
     for event in new:
+        if isinstance(event, BatchesEvent):
+            columns = event.data
+            progress = columns.epoch[-1], columns.step[-1]
+            for epoch, step, loss, when in zip(
+                columns.epoch, columns.global_step, columns.loss, columns.time, strict=True
+            ):
+                points.append(
+                    {"run_id": run.id, "seq": event.seq, "epoch": epoch, "step": step,
+                     "name": "batch_loss", "value": finite(loss), "time": when}
+                )  # fmt: skip
+            continue
         if isinstance(event, BatchEvent):
             data = event.data
             progress = data.epoch, data.step

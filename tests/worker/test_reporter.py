@@ -1,0 +1,141 @@
+"""The worker's reporter against a real API: buffered, numbered, folded, retried, fenced."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.backend.live import (
+    RUNBOARD,
+    ServerProcess,
+    clean_env,
+    create_run,
+    free_port,
+    ingest_token,
+    run_server,
+)
+from worker.job import claim
+from worker.reporter import Reporter
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[tuple[ServerProcess, str]]:
+    database_url = f"sqlite:///{tmp_path / 'runboard.db'}"
+    with run_server(database_url, tmp_path / "server", {}) as server:
+        yield server, database_url
+
+
+def _claimed_reporter(url: str, database_url: str) -> tuple[int, Reporter]:
+    run = create_run(url, preset="2")
+    token = ingest_token(database_url, run["id"])
+    with httpx.Client(timeout=30) as client:
+        claimed = claim(url, run["id"], token, client)
+    reporter = Reporter(url, run["id"], token, claimed["next_seq"], attempt=claimed["attempt"])
+    return run["id"], reporter
+
+
+def _batch(global_step: int) -> dict[str, float]:
+    return {"epoch": 1, "step": global_step, "global_step": global_step, "loss": 5.0 / global_step}
+
+
+def test_every_batch_loss_arrives_once_in_order_folded_into_few_events(
+    api: tuple[ServerProcess, str],
+) -> None:
+    server, database_url = api
+    run_id, reporter = _claimed_reporter(server.url, database_url)
+    reporter.start()
+    for step in range(1, 2001):
+        reporter.emit("batch", _batch(step))
+    assert reporter.close(60)
+    series = httpx.get(f"{server.url}/api/runs/{run_id}/metrics").json()["series"]
+    steps = [point["step"] for point in series["batch_loss"]]
+    assert steps == list(range(1, 2001))
+    assert series["batch_loss"][9]["value"] == pytest.approx(0.5)
+    run = httpx.get(f"{server.url}/api/runs/{run_id}").json()
+    assert run["epoch"] == 1 and run["step"] == 2000
+    assert run["status"] == "running"
+
+
+@contextlib.contextmanager
+def _serve_on(port: int, database_url: str, workdir: Path) -> Iterator[str]:
+    """A real API on a given port (a restart keeps its address, as a worker expects)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    env = clean_env(
+        RUNBOARD_DATABASE_URL=database_url, RUNBOARD_BROKER_DB=str(workdir / "broker.sqlite")
+    )
+    command = [RUNBOARD, "serve", "--no-worker", "--port", str(port)]
+    with (workdir / "server.log").open("wb") as log:
+        process = subprocess.Popen(command, cwd=workdir, env=env, stdout=log, stderr=log)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{url}/api/health", timeout=2).status_code == 200:
+                    break
+            assert process.poll() is None and time.monotonic() < deadline, "API did not start"
+            time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def test_events_emitted_while_the_api_is_down_are_delivered_after_it_returns(
+    tmp_path: Path,
+) -> None:
+    database_url = f"sqlite:///{tmp_path / 'runboard.db'}"
+    port = free_port()
+    with _serve_on(port, database_url, tmp_path / "one") as url:
+        run_id, reporter = _claimed_reporter(url, database_url)
+        reporter.start()
+        reporter.emit("batch", _batch(1))
+        time.sleep(1.0)
+    for step in range(2, 51):  # the API is down: these wait in the buffer
+        reporter.emit("batch", _batch(step))
+    time.sleep(1.5)  # the reporter retries meanwhile
+    with _serve_on(port, database_url, tmp_path / "two") as url:
+        assert reporter.close(120)
+        series = httpx.get(f"{url}/api/runs/{run_id}/metrics").json()["series"]
+    assert [point["step"] for point in series["batch_loss"]] == list(range(1, 51))
+
+
+def test_a_cancel_requested_in_the_api_reaches_should_stop(
+    api: tuple[ServerProcess, str],
+) -> None:
+    server, database_url = api
+    run_id, reporter = _claimed_reporter(server.url, database_url)
+    reporter.start()
+    assert not reporter.should_stop()
+    httpx.post(f"{server.url}/api/runs/{run_id}/cancel").raise_for_status()
+    deadline = time.monotonic() + 30
+    while not reporter.should_stop() and time.monotonic() < deadline:
+        time.sleep(0.1)  # the next heartbeat's reply carries the request
+    assert reporter.should_stop()
+    reporter.close(30)
+
+
+def test_an_older_attempt_is_fenced_out_once_another_worker_claims_the_run(
+    api: tuple[ServerProcess, str],
+) -> None:
+    server, database_url = api
+    run_id, old = _claimed_reporter(server.url, database_url)
+    token = ingest_token(database_url, run_id)
+    with httpx.Client(timeout=30) as client:  # same host name: a restarted worker may re-claim
+        newer = claim(server.url, run_id, token, client)
+    assert newer["attempt"] == 2
+    old.start()
+    old.emit("batch", _batch(1))
+    old.close(30)
+    assert old.should_stop() and old.rejected is not None and "superseded" in old.rejected
+    series = httpx.get(f"{server.url}/api/runs/{run_id}/metrics").json()["series"]
+    assert "batch_loss" not in series
