@@ -29,9 +29,11 @@ from worker.cli.submit import iter_sse
 from worker.job import claim
 from worker.reporter import Reporter
 
+# Preset 2 on the synthetic set: 16 steps an epoch at batch 256, a batch loss every 4 steps
+# (5x the default rate, so that reporting is exercised harder than in normal use).
 TINY = {
-    "dataset": "synthetic", "train_subset": 4096, "test_subset": 256, "epochs": 2,
-    "report_every": 1, "device": "cpu",
+    "dataset": "synthetic", "train_subset": 4096, "test_subset": 256, "epochs": 4,
+    "report_every": 4, "device": "cpu",
 }  # fmt: skip
 
 
