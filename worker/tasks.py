@@ -16,6 +16,8 @@ TRAIN_TASK = "runboard.train_run"
 @celery_app.task(name=TRAIN_TASK)  # type: ignore[untyped-decorator]
 def train_run(run_id: int, config: dict[str, Any], ingest_token: str) -> str:
     """Train one run and report it to the API; returns the final status."""
+    if shutdown_requested.is_set():  # taken while stopping: leave it to the next worker
+        raise Reject("worker shutting down", requeue=True)
     status = run_job(run_id, config, ingest_token)
     if status == "released":  # back to the broker: the next worker resumes the checkpoint
         raise Reject("worker shutting down", requeue=True)
