@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Path, status
@@ -9,7 +10,7 @@ from fastapi import APIRouter, Path, status
 from backend.app import crud
 from backend.app.api.deps import BusDep, DispatcherDep, SessionDep, TokenDep
 from backend.app.api.routes.runs import launch
-from backend.app.models import GroupCreate, GroupPublic, RunPublic
+from backend.app.models import Group, GroupCreate, GroupPublic, Run, RunPublic
 
 router = APIRouter(prefix="/groups", tags=["groups"])
 
@@ -22,13 +23,7 @@ def create_group(
     group, runs = crud.create_group(session, data)
     launch(session, dispatcher, bus, runs)
     session.refresh(group)
-    assert group.id is not None
-    return GroupPublic(
-        id=group.id,
-        name=group.name,
-        created_at=group.created_at,
-        runs=[RunPublic.model_validate(run) for run in runs],
-    )
+    return _group_view(group, runs)
 
 
 @router.get("/{group_id}")
@@ -36,6 +31,10 @@ def read_group(
     group_id: Annotated[int, Path(ge=1, le=2**31 - 1)], session: SessionDep
 ) -> GroupPublic:
     group, runs = crud.get_group(session, group_id)
+    return _group_view(group, runs)
+
+
+def _group_view(group: Group, runs: Sequence[Run]) -> GroupPublic:
     assert group.id is not None
     return GroupPublic(
         id=group.id,
