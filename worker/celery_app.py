@@ -12,6 +12,8 @@ from pathlib import Path
 
 from celery import Celery
 
+from worker import broker  # registers the embedded broker's URL scheme
+
 DEFAULT_QUEUE = "runboard"
 
 
@@ -21,7 +23,7 @@ def broker_url() -> str:
         return configured
     path = Path(os.environ.get("RUNBOARD_BROKER_DB", "./var/broker.sqlite")).resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
-    return f"sqla+sqlite:///{path}"
+    return f"{broker.SCHEME}+sqlite:///{path}"
 
 
 def make_celery(url: str | None = None) -> Celery:
