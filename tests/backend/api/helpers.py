@@ -16,18 +16,11 @@ from sqlalchemy import Engine, select
 from sqlmodel import Session, SQLModel
 
 from backend.app.models import Run
+from worker.schema.events import EPOCH_METRICS
 
 RawEvent = tuple[str, dict[str, Any]]  # (kind, data) before a seq and time are attached
 
-ALL_EPOCH_METRICS = (
-    "train_loss",
-    "train_acc",
-    "test_loss",
-    "test_acc",
-    "epoch_seconds",
-    "images_per_second",
-    "lr",
-)
+ALL_EPOCH_METRICS = EPOCH_METRICS  # the names a worker reports once per epoch
 
 
 # ---- runs ----------------------------------------------------------------------------------
