@@ -77,9 +77,11 @@ def main() -> int:
 
     for kind, data in events(base_url, run_id, headers):
         if kind == "metrics":  # new metric points; one test_acc point per finished epoch
-            for point in data["points"]:
-                if point["name"] == "test_acc" and point["value"] is not None:
-                    print(f"epoch {point['epoch']}: test accuracy {point['value']:.1%}", flush=True)
+            # columns per metric name: {"series": {"test_acc": {"epoch": [..], "value": [..]}}}
+            accuracy = data["series"].get("test_acc", {"epoch": [], "value": []})
+            for epoch, value in zip(accuracy["epoch"], accuracy["value"], strict=True):
+                if value is not None:
+                    print(f"epoch {epoch}: test accuracy {value:.1%}", flush=True)
         elif kind == "status" and data["status"] in FINISHED:
             print(f"run {run_id} {data['status']}", flush=True)
             return 0 if data["status"] == "succeeded" else 1

@@ -28,6 +28,7 @@ import httpx
 from worker.cli.submit import iter_sse
 from worker.job import claim
 from worker.reporter import Reporter
+from worker.schema.events import metric_points
 
 # Preset 2 on the synthetic set: 16 steps an epoch at batch 256, a batch loss every 4 steps
 # (5x the default rate, so that reporting is exercised harder than in normal use).
@@ -83,7 +84,7 @@ class StreamWatcher(threading.Thread):
                 received = time.time()
                 data = json.loads(event.data)
                 if event.event == "metrics":
-                    for point in data["points"]:
+                    for point in metric_points(data):
                         self.arrivals.append((point["name"], point["time"], received))
                 if event.event == "status" and data["status"] in ("succeeded", "failed"):
                     break

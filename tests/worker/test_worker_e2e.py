@@ -27,7 +27,10 @@ from tests.worker.conftest import (
     wait_for,
 )
 from worker.cli.submit import SseEvent
-from worker.schema.events import EPOCH_METRICS  # every metric reported once per epoch
+from worker.schema.events import (  # every epoch metric reported once per epoch
+    EPOCH_METRICS,
+    metric_points,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -66,7 +69,7 @@ def assert_complete(series: dict[str, list[dict[str, Any]]], config: dict[str, A
 
 def carries_epoch_metrics(event: SseEvent) -> bool:
     return event.event == "metrics" and any(
-        point["name"] == "test_acc" for point in payload(event)["points"]
+        point["name"] == "test_acc" for point in metric_points(payload(event))
     )
 
 
@@ -79,7 +82,7 @@ def streamed_epochs(events: list[SseEvent]) -> list[int]:
         point["epoch"]
         for event in events
         if event.event == "metrics"
-        for point in payload(event)["points"]
+        for point in metric_points(payload(event))
         if point["name"] == "test_acc"
     )
 

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 
 from worker.cli.main import CliError
+from worker.schema.events import metric_points
 from worker.schema.runconfig import parse_assignment
 
 EXIT_BY_STATUS = {"succeeded": 0, "failed": 1, "cancelled": 3}
@@ -123,7 +124,7 @@ def _show(event: SseEvent) -> str | None:
     data = json.loads(event.data)
     if event.event == "metrics":
         epochs: dict[int, dict[str, float]] = {}
-        for point in data["points"]:
+        for point in metric_points(data):
             if point["name"] != "batch_loss" and point["value"] is not None:
                 epochs.setdefault(point["epoch"], {})[point["name"]] = point["value"]
         for epoch, metrics in sorted(epochs.items()):

@@ -54,3 +54,19 @@ class FinishedEvent(TypedDict):
 
 
 Event = StartedEvent | BatchEvent | EpochEvent | FinishedEvent
+
+
+# The API's live `metrics` stream event carries new points as columns per metric name:
+#   {"run_id": 7, "series": {"test_acc": {"seq": [...], "epoch": [...], "step": [...],
+#                                         "value": [...], "time": [...]}, ...}}
+# (parallel lists; value None where the worker reported NaN or infinity; time in Unix s).
+SERIES_COLUMNS = ("seq", "epoch", "step", "value", "time")
+
+
+def metric_points(metrics_event: dict[str, Any]) -> list[dict[str, Any]]:
+    """The points of one `metrics` stream event, one dict each with its `name`."""
+    points = []
+    for name, columns in metrics_event["series"].items():
+        for row in zip(*(columns[key] for key in SERIES_COLUMNS), strict=True):
+            points.append({"name": name, **dict(zip(SERIES_COLUMNS, row, strict=True))})
+    return points

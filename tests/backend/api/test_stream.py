@@ -19,6 +19,7 @@ from tests.backend.live import (
     payload,
 )
 from worker.cli.submit import SseEvent
+from worker.schema.events import metric_points
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -32,7 +33,7 @@ def ids(events: list[SseEvent]) -> list[int]:
 
 
 def accuracy_of(event: SseEvent) -> float:
-    (value,) = [p["value"] for p in payload(event)["points"] if p["name"] == "test_acc"]
+    (value,) = [p["value"] for p in metric_points(payload(event)) if p["name"] == "test_acc"]
     return float(value)
 
 
@@ -63,7 +64,7 @@ def test_run_stream_delivers_status_progress_and_metrics_live_in_order(
             step = stream.take(2)
             assert kinds(step) == ["metrics", "progress"]
             assert accuracy_of(step[0]) == accuracy
-            assert {p["epoch"] for p in payload(step[0])["points"]} == {epoch}
+            assert {p["epoch"] for p in metric_points(payload(step[0]))} == {epoch}
             assert payload(step[1])["epoch"] == epoch
             assert payload(step[1])["final_test_acc"] == accuracy
             seen += step
