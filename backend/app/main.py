@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, FastAPI, Request, status
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse
 from sqlmodel import Session
 
 from backend.app import crud
@@ -18,6 +18,7 @@ from backend.app.core.bus import EventBus
 from backend.app.core.config import Settings, get_settings
 from backend.app.core.db import make_engine, migrate
 from backend.app.dispatch import CeleryDispatcher, Dispatcher
+from backend.app.frontend import mount_frontend
 from worker.schema.presets import UnknownPresetError
 from worker.schema.runconfig import ConfigError
 
@@ -114,8 +115,5 @@ def create_app(settings: Settings | None = None, dispatcher: Dispatcher | None =
         api.include_router(module.router)
     app.include_router(api)
 
-    @app.get("/", include_in_schema=False)
-    def home() -> RedirectResponse:
-        return RedirectResponse("/docs")
-
+    mount_frontend(app, settings.frontend_dir)  # after the API: /api/* is never shadowed
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import cache
+from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -26,6 +27,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="larger bodies get 413")
     sse_keepalive_s: float = Field(15.0, gt=0, description="comment lines on idle streams")
     max_metric_points: int = Field(5000, ge=4, description="cap per series when downsampling")
+    frontend_dir: Path | None = Field(
+        None, description="the dashboard's static files; default: frontend/ of the checkout"
+    )
 
 
 @cache
