@@ -242,6 +242,26 @@ def test_the_preset_picker_works_from_the_keyboard_and_point_3_launches_as_one_g
     expect(page.locator('#config-diff tr[data-field="widths"] td')).to_have_count(3)
 
 
+def test_a_comparison_follows_a_running_run_live_without_reloading(
+    page: Page, server: Api, finished_pair: tuple[int, int]
+) -> None:
+    narrow, _ = finished_pair
+    run = server.create_run({**QUICK, "epochs": 200}, name="compared while running")
+    page.goto(f"/#/compare?ids={narrow},{run['id']}")
+    live_row = page.locator("#compare-summary tbody tr").nth(1)
+    expect(live_row).to_contain_text("running", timeout=RUN_WAIT_S * 1000)
+
+    def test_points() -> int:  # the running run's test-accuracy trace (solid, its 2nd run)
+        return int(chart_traces(page, "compare-accuracy")[2]["points"])
+
+    before = test_points()
+    wait_js(page, f"(document.getElementById('compare-accuracy')?.data?.[2]?.y || [])"
+                  f".filter((v) => v !== null).length > {before}")  # fmt: skip
+    server.cancel(run["id"])
+    expect(live_row).to_contain_text("cancelled", timeout=RUN_WAIT_S * 1000)
+    assert test_points() > before
+
+
 def test_the_header_shows_when_the_stream_drops_and_when_it_has_reconnected(
     page: Page, server: Api
 ) -> None:

@@ -1,9 +1,9 @@
 // Compare: runs overlaid by epoch or wall time, smoothing, reference curves, summary and the
 // config diff. Everything chosen here lives in the URL, so a comparison can be shared.
-import { api } from "../api.js";
+import { api, follow } from "../api.js";
 import { chartCard, drawLines, line, purge } from "../charts.js";
 import { append, clear, h } from "../dom.js";
-import { ACTIVE, duration, integer, number, percent } from "../format.js";
+import { duration, integer, number, percent } from "../format.js";
 import { colour, configsFromDiff, displayValue, legendNames } from "../legend.js";
 import { parseIds, replaceParams } from "../router.js";
 import { cumulativeMinutes, ema, scale } from "../series.js";
@@ -37,7 +37,13 @@ export async function compareView(main, route) {
   append(main, [h("div", { class: "view-head" }, h("h1", {}, "Compare runs"), form), body]);
 
   let data = null;
-  let poll = null;
+  let pending = null; // a reload scheduled by the stream
+  // Pushed, not polled: a status or progress event of a compared run (an epoch ended, the
+  // run finished) schedules one reload; a burst of them coalesces into one request.
+  const changed = (run) => {
+    if (state.ids.includes(run.id) && !pending) pending = setTimeout(load, 300);
+  };
+  const stop = follow("/api/stream", { status: changed, progress: changed });
   const sync = () => replaceParams("compare", [], {
     ids: state.ids.join(","), x: state.x === "time" ? "time" : "", smooth: state.smooth || "", ref: state.ref ? "" : "0",
   });
@@ -98,7 +104,8 @@ export async function compareView(main, route) {
   }
 
   async function load() {
-    clearTimeout(poll);
+    clearTimeout(pending);
+    pending = null;
     if (!state.ids.length) {
       clear(body).append(h("div", { class: "empty" }, "Nothing to compare yet: tick runs in the ",
         h("a", { href: "#/runs" }, "Runs"), " view, or enter their ids above."));
@@ -112,8 +119,6 @@ export async function compareView(main, route) {
     }
     if (!body.contains(acc.card)) clear(body).append(h("section", { class: "charts two" }, acc.card, loss.card), h("h2", {}, "Summary"), summary, diff);
     draw();
-    // Not streamed: while some run still trains, look again every few seconds.
-    if (data.runs.some((r) => ACTIVE.includes(r.status))) poll = setTimeout(load, 3000);
   }
 
   form.addEventListener("submit", (event) => {
@@ -128,7 +133,8 @@ export async function compareView(main, route) {
   ref.addEventListener("change", () => { state.ref = ref.checked; redraw(); });
   await load();
   return () => {
-    clearTimeout(poll);
+    stop();
+    clearTimeout(pending);
     purge(acc.plot);
     purge(loss.plot);
   };
