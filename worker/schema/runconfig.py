@@ -24,7 +24,12 @@ Pipeline = Literal["resident", "torchvision"]
 
 CIFAR_SIZE = 32  # CIFAR images are 32x32; the MLP's input is 3 * 32 * 32 = 3072
 CNN_WIDTH_COUNT = 4  # conv1, conv2, conv3, conv_final
-_DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
+NUM_CLASSES = 100
+RESNET18_PARAMETERS = 11_227_812  # torchvision's ResNet-18 with a 512 -> 100 head
+# Configs beyond these would not fit a GPU: refused up front (422, one CLI line), not an OOM.
+MAX_PARAMETERS = 1_000_000_000  # fp32 weights, gradients and Adam's moments: 16 GB
+MAX_ACTIVATIONS = 2**33  # layer outputs one batch keeps for the backward pass (8.6e9 values)
+_DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
 
 
 class RunConfig(BaseModel):
@@ -37,7 +42,9 @@ class RunConfig(BaseModel):
     widths: tuple[int, ...] = Field(
         (32, 32, 32, 64), description="CNN conv channel counts: conv1, conv2, conv3, conv_final"
     )
-    fc_width: int = Field(4096, ge=1, le=65536, description="hidden fully connected width")
+    fc_width: int = Field(
+        4096, ge=1, le=65536, validate_default=True, description="hidden fully connected width"
+    )
     activation: Activation = "relu"
     batch_norm: bool = Field(False, description="CNN: BatchNorm after each conv, bn(relu(conv))")
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="dropout before the last FC layer")
@@ -47,7 +54,9 @@ class RunConfig(BaseModel):
     augmentations: tuple[Augmentation, ...] = Field(
         (), description="training-set augmentations: flip, crop (resize 40 then crop 32)"
     )
-    image_size: int = Field(32, ge=CIFAR_SIZE, le=512, description="input side in pixels")
+    image_size: int = Field(
+        32, ge=CIFAR_SIZE, le=512, validate_default=True, description="input side in pixels"
+    )
     dataset: Dataset = "cifar100"
     train_subset: int | None = Field(
         None, ge=1, le=1_000_000, description="train images used (synthetic: generated)"
@@ -61,7 +70,7 @@ class RunConfig(BaseModel):
     lr: float = Field(1e-4, gt=0.0, le=10.0, description="learning rate")
     momentum: float = Field(0.9, ge=0.0, lt=1.0, description="SGD momentum")
     weight_decay: float = Field(0.0, ge=0.0, le=1.0)
-    batch_size: int = Field(256, ge=1, le=65536)
+    batch_size: int = Field(256, ge=1, le=65536, validate_default=True)  # memory checked
     epochs: int = Field(20, ge=1, le=1000)
     seed: int = Field(0, ge=0, le=2**31 - 1)
 
@@ -76,6 +85,13 @@ class RunConfig(BaseModel):
     )
     loader_workers: int = Field(4, ge=0, le=64, description="torchvision pipeline workers")
     report_every: int = Field(20, ge=1, le=100_000, description="batch-loss event every N steps")
+
+    @field_validator("fc_width")
+    @classmethod
+    def _mlp_fits_memory(cls, fc_width: int, info: ValidationInfo) -> Any:
+        if info.data.get("architecture") == "mlp":
+            _check_parameters(mlp_parameters(fc_width), f"fc_width {fc_width}")
+        return fc_width
 
     @field_validator("widths")
     @classmethod
@@ -126,12 +142,36 @@ class RunConfig(BaseModel):
                 f"the MLP takes 3x{CIFAR_SIZE}x{CIFAR_SIZE} = 3072 inputs; "
                 f"image_size must be {CIFAR_SIZE}, got {image_size}"
             )
+        data = info.data
+        if data.get("architecture") == "cnn" and {"widths", "fc_width"} <= data.keys():
+            count = cnn_parameters(data["widths"], data["fc_width"], image_size)
+            widths = "/".join(map(str, data["widths"]))
+            _check_parameters(
+                count, f"widths {widths}, fc_width {data['fc_width']}, image_size {image_size}"
+            )
         return image_size
+
+    @field_validator("batch_size")
+    @classmethod
+    def _batch_fits_memory(cls, batch_size: int, info: ValidationInfo) -> Any:
+        data = info.data
+        if not {"architecture", "widths", "fc_width", "image_size"} <= data.keys():
+            return batch_size  # an earlier field is wrong and reported already
+        per_image = activations_per_image(
+            data["architecture"], data["widths"], data["fc_width"], data["image_size"]
+        )
+        if batch_size * per_image > MAX_ACTIVATIONS:
+            raise ValueError(
+                f"{batch_size:,} images of {data['image_size']} px would keep about "
+                f"{batch_size * per_image:,} activation values for the backward pass, more "
+                f"than the {MAX_ACTIVATIONS:,} that fit a GPU; use a smaller batch_size"
+            )
+        return batch_size
 
     @field_validator("device")
     @classmethod
     def _device_known(cls, device: str) -> str:
-        if not _DEVICE_PATTERN.match(device):
+        if not _DEVICE_PATTERN.fullmatch(device):  # match() would let "cpu\n" through
             raise ValueError(f"must be auto, cpu, cuda, cuda:N or mps, got {device!r}")
         return device
 
@@ -142,6 +182,48 @@ class RunConfig(BaseModel):
     def with_overrides(self, overrides: dict[str, Any]) -> RunConfig:
         """A new config with `overrides` applied and everything validated again."""
         return RunConfig.model_validate({**self.model_dump(), **overrides})
+
+
+def mlp_parameters(fc_width: int) -> int:
+    """The MLP's parameters: 3072 -> fc_width -> fc_width -> 100, with biases."""
+    inputs = 3 * CIFAR_SIZE * CIFAR_SIZE
+    return (inputs + 1) * fc_width + (fc_width + 1) * fc_width + (fc_width + 1) * NUM_CLASSES
+
+
+def _conv_sides(image_size: int) -> list[int]:
+    """Output sides of conv1 (5x5 stride 2) and the three 3x3 convs: 14, 12, 10, 8 at 32 px."""
+    first = (image_size - 5) // 2 + 1
+    return [first, first - 2, first - 4, first - 6]
+
+
+def cnn_parameters(widths: tuple[int, ...], fc_width: int, image_size: int) -> int:
+    """The CNN's parameters without BatchNorm (which adds 2 per channel, a rounding error)."""
+    w1, w2, w3, w4 = widths
+    convs = (3 * 25 + 1) * w1 + (w1 * 9 + 1) * w2 + (w2 * 9 + 1) * w3 + (w3 * 9 + 1) * w4
+    side = _conv_sides(image_size)[-1] // 2  # after the 2x2 max pool
+    return convs + (w4 * side * side + 1) * fc_width + (fc_width + 1) * NUM_CLASSES
+
+
+def activations_per_image(
+    architecture: str, widths: tuple[int, ...], fc_width: int, image_size: int
+) -> int:
+    """Layer outputs one image leaves for the backward pass, roughly (inputs included)."""
+    pixels = image_size * image_size
+    if architecture == "mlp":
+        return 3 * pixels + 2 * fc_width + NUM_CLASSES
+    if architecture == "resnet18":  # 64 ch at 1/2 side, then 64/128/256/512 at 1/4../1/32
+        return 3 * pixels + 50 * pixels
+    sides = _conv_sides(image_size)
+    convs = sum(width * side * side for width, side in zip(widths, sides, strict=True))
+    return 3 * pixels + convs + fc_width + NUM_CLASSES
+
+
+def _check_parameters(count: int, sizes: str) -> None:
+    if count > MAX_PARAMETERS:
+        raise ValueError(
+            f"the network would have {count:,} parameters ({sizes}), more than the "
+            f"{MAX_PARAMETERS:,} that fit a GPU with the optimiser's state"
+        )
 
 
 class ConfigError(InvalidInputError):

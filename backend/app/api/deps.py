@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import secrets
-from collections.abc import Iterator
-from typing import Annotated
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Path, Request, status
+from fastapi import Depends, FastAPI, HTTPException, Path, Request, status
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
+from sqlalchemy.pool import QueuePool
 from sqlmodel import Session
 
 from backend.app.core.bus import EventBus
@@ -25,9 +30,37 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    with Session(request.app.state.engine) as session:
-        yield session
+SPARE_CONNECTIONS = 5  # of the pool, for the streams' and the watchdog's short sessions
+
+
+def _session_slots(app: FastAPI) -> asyncio.Semaphore | None:
+    """How many requests may hold a session at once: fewer than the pool has connections.
+
+    A request's session keeps its connection from its first query until the session closes,
+    across the thread hops between its sync dependencies and its endpoint. Were there more
+    such requests than connections, every thread of the pool could wait for a connection
+    held by a request that waits for a thread: a deadlock, found with 100 concurrent
+    POST /api/runs. Waiting for a slot takes no thread, and a slot's holder always finds a
+    connection, so requests queue instead."""
+    if not hasattr(app.state, "session_slots"):
+        pool = app.state.engine.pool
+        slots = None
+        if isinstance(pool, QueuePool):
+            capacity = pool.size() + max(getattr(pool, "_max_overflow", 0), 0)
+            slots = asyncio.Semaphore(max(1, capacity - SPARE_CONNECTIONS))
+        app.state.session_slots = slots
+    semaphore: asyncio.Semaphore | None = app.state.session_slots
+    return semaphore
+
+
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    slots = _session_slots(request.app)
+    async with slots or contextlib.nullcontext():
+        session = Session(request.app.state.engine)
+        try:
+            yield session
+        finally:
+            await run_in_threadpool(session.close)
 
 
 def get_bus(request: Request) -> EventBus:
@@ -45,6 +78,35 @@ SessionDep = Annotated[Session, Depends(get_session)]
 BusDep = Annotated[EventBus, Depends(get_bus)]
 DispatcherDep = Annotated[Dispatcher, Depends(get_dispatcher)]
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+
+class ErrorMessage(BaseModel):
+    detail: str
+
+
+_ERRORS = {
+    400: "request body that is not UTF-8 text",
+    401: "missing or wrong bearer token",
+    404: "no such run, group or preset",
+    409: "not possible in the run's current state",
+    413: "request body larger than RUNBOARD_MAX_BODY_BYTES",
+}
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for the error statuses a route can answer besides 422: JSON
+    {"detail": ...}, also on stream routes (whose own media type is text/event-stream)."""
+    json = {"application/json": {"schema": ErrorMessage.model_json_schema()}}
+    responses: dict[int | str, dict[str, Any]] = {}
+    for code in codes:
+        content = dict(json)
+        if code == 413:  # Starlette answers a too-large Content-Length in plain text
+            content["text/plain"] = {"schema": {"type": "string"}}
+        responses[code] = {"description": _ERRORS[code], "content": content}
+    return responses
+
+
+BODY_ERRORS = (400, 413)  # what any route that reads a JSON body can answer
 
 
 def invalid(loc: tuple[str, ...], message: str) -> HTTPException:

@@ -271,3 +271,28 @@ def test_missing_pretrained_weights_name_the_file_and_directory(torch_home: Path
     assert str(path.parent) in message
     assert "pretrained=false" in message
     assert not path.exists()  # nothing half-written that a later run would load
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"architecture": "mlp", "fc_width": 1000},
+        {"widths": (8, 16, 24, 40), "fc_width": 77, "image_size": 64},
+        {"widths": (3, 5, 7, 9), "image_size": 224},
+        {"architecture": "resnet18"},
+    ],
+)
+def test_the_schemas_torch_free_parameter_estimate_is_exact_without_batch_norm(
+    changes: dict[str, object],
+) -> None:
+    """The config schema refuses networks over MAX_PARAMETERS by this estimate."""
+    from worker.schema.runconfig import RESNET18_PARAMETERS, cnn_parameters, mlp_parameters
+
+    config = RunConfig.model_validate(changes)
+    estimate = {
+        "mlp": lambda: mlp_parameters(config.fc_width),
+        "cnn": lambda: cnn_parameters(config.widths, config.fc_width, config.image_size),
+        "resnet18": lambda: RESNET18_PARAMETERS,
+    }[config.architecture]()
+    assert estimate == parameter_count(config)

@@ -8,14 +8,19 @@ from typing import Annotated
 from fastapi import APIRouter, Path, status
 
 from backend.app import crud
-from backend.app.api.deps import BusDep, DispatcherDep, SessionDep, TokenDep
+from backend.app.api.deps import BODY_ERRORS, BusDep, DispatcherDep, SessionDep, TokenDep, errors
 from backend.app.api.routes.runs import launch
 from backend.app.models import Group, GroupCreate, GroupPublic, Run, RunPublic
 
 router = APIRouter(prefix="/groups", tags=["groups"])
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, dependencies=[TokenDep])
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[TokenDep],
+    responses=errors(401, *BODY_ERRORS),
+)
 def create_group(
     data: GroupCreate, session: SessionDep, dispatcher: DispatcherDep, bus: BusDep
 ) -> GroupPublic:
@@ -26,7 +31,7 @@ def create_group(
     return _group_view(group, runs)
 
 
-@router.get("/{group_id}")
+@router.get("/{group_id}", responses=errors(404))
 def read_group(
     group_id: Annotated[int, Path(ge=1, le=2**31 - 1)], session: SessionDep
 ) -> GroupPublic:

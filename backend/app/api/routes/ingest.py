@@ -5,14 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from backend.app import crud
-from backend.app.api.deps import BusDep, IngestRunDep, SessionDep, SettingsDep
+from backend.app.api.deps import BODY_ERRORS, BusDep, IngestRunDep, SessionDep, SettingsDep, errors
 from backend.app.ingest import IngestBatch, IngestReply
 from backend.app.models import ClaimReply, ClaimRequest
 
 router = APIRouter(tags=["ingest"])
 
 
-@router.post("/runs/{run_id}/events")
+@router.post("/runs/{run_id}/events", responses=errors(401, 404, 409, *BODY_ERRORS))
 def ingest_events(
     batch: IngestBatch, run: IngestRunDep, session: SessionDep, bus: BusDep
 ) -> IngestReply:
@@ -25,7 +25,7 @@ def ingest_events(
     return reply
 
 
-@router.post("/runs/{run_id}/claim")
+@router.post("/runs/{run_id}/claim", responses=errors(401, 404, 409, *BODY_ERRORS))
 def claim_run(
     data: ClaimRequest, run: IngestRunDep, session: SessionDep, settings: SettingsDep, bus: BusDep
 ) -> ClaimReply:

@@ -11,13 +11,13 @@ from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
 from backend.app import crud
-from backend.app.api.deps import RunDep, SessionDep, SettingsDep, invalid
+from backend.app.api.deps import RunDep, SessionDep, SettingsDep, errors, invalid
 from backend.app.api.routes.runs import NO_NUL
 
 router = APIRouter(tags=["metrics"])
 
 
-@router.get("/runs/{run_id}/metrics")
+@router.get("/runs/{run_id}/metrics", responses=errors(404))
 def read_metrics(
     run: RunDep,
     session: SessionDep,
@@ -25,7 +25,7 @@ def read_metrics(
     names: Annotated[
         str | None, Query(max_length=1000, pattern=NO_NUL, description="comma-separated")
     ] = None,
-    since_seq: Annotated[int, Query(ge=0, le=2**62)] = 0,
+    since_seq: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,  # as ingest numbers them
     max_points: Annotated[
         int | None, Query(ge=4, le=1_000_000, description="downsample each series to this")
     ] = None,
@@ -39,7 +39,11 @@ def read_metrics(
     return {"run_id": run.id, "last_seq": run.last_seq, "series": data}
 
 
-@router.get("/runs/{run_id}/metrics.csv", response_class=StreamingResponse)
+@router.get(
+    "/runs/{run_id}/metrics.csv",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}}, **errors(404)},
+)
 def read_metrics_csv(run: RunDep, session: SessionDep) -> StreamingResponse:
     """Every metric point of the run, one row each (a header alone when there are none)."""
     assert run.id is not None
@@ -62,7 +66,7 @@ def read_metrics_csv(run: RunDep, session: SessionDep) -> StreamingResponse:
     return StreamingResponse(lines(), media_type="text/csv", headers=headers)
 
 
-@router.get("/compare")
+@router.get("/compare", responses=errors(404))
 def compare_runs(
     session: SessionDep,
     ids: Annotated[str, Query(max_length=2000, description="comma-separated run ids")],

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from backend.app.api.deps import errors
 from backend.app.crud.errors import NotFound
 from worker.schema.presets import UnknownPresetError, all_presets, get_preset
 
@@ -18,7 +19,7 @@ def list_presets() -> list[dict[str, Any]]:
     return [preset.to_dict() for preset in all_presets().values()]
 
 
-@router.get("/{preset_id}")
+@router.get("/{preset_id}", responses=errors(404))
 def read_preset(preset_id: str) -> dict[str, Any]:
     try:
         return get_preset(preset_id).to_dict()

@@ -7,7 +7,15 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Body, Query, Response, status
 
 from backend.app import crud
-from backend.app.api.deps import BusDep, DispatcherDep, RunDep, SessionDep, TokenDep
+from backend.app.api.deps import (
+    BODY_ERRORS,
+    BusDep,
+    DispatcherDep,
+    RunDep,
+    SessionDep,
+    TokenDep,
+    errors,
+)
 from backend.app.models import Run, RunClone, RunCreate, RunDetail, RunList, RunStatus, RunUpdate
 
 router = APIRouter(prefix="/runs", tags=["runs"])
@@ -33,7 +41,12 @@ def launch(session: SessionDep, dispatcher: DispatcherDep, bus: BusDep, runs: li
     bus.notify()
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, dependencies=[TokenDep])
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[TokenDep],
+    responses=errors(401, *BODY_ERRORS),
+)
 def create_run(
     data: Annotated[RunCreate, Body(openapi_examples=RUN_EXAMPLE)],
     session: SessionDep,
@@ -76,12 +89,12 @@ def list_runs(
     return RunList(items=list(items), total=total, offset=offset, limit=limit)  # type: ignore[arg-type]
 
 
-@router.get("/{run_id}")
+@router.get("/{run_id}", responses=errors(404))
 def read_run(run: RunDep) -> RunDetail:
     return RunDetail.model_validate(run)
 
 
-@router.patch("/{run_id}", dependencies=[TokenDep])
+@router.patch("/{run_id}", dependencies=[TokenDep], responses=errors(401, 404, *BODY_ERRORS))
 def update_run(data: RunUpdate, run: RunDep, session: SessionDep, bus: BusDep) -> RunDetail:
     """Rename, retag or annotate a run; nothing else about it changes."""
     crud.update_run(session, run, data)
@@ -91,7 +104,7 @@ def update_run(data: RunUpdate, run: RunDep, session: SessionDep, bus: BusDep) -
     return RunDetail.model_validate(run)
 
 
-@router.post("/{run_id}/cancel", dependencies=[TokenDep])
+@router.post("/{run_id}/cancel", dependencies=[TokenDep], responses=errors(401, 404, 409))
 def cancel_run(run: RunDep, session: SessionDep, bus: BusDep) -> RunDetail:
     """Queued: cancelled now. Running: cancellation requested; the worker confirms."""
     crud.cancel_run(session, run)
@@ -101,7 +114,12 @@ def cancel_run(run: RunDep, session: SessionDep, bus: BusDep) -> RunDetail:
     return RunDetail.model_validate(run)
 
 
-@router.post("/{run_id}/clone", status_code=status.HTTP_201_CREATED, dependencies=[TokenDep])
+@router.post(
+    "/{run_id}/clone",
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[TokenDep],
+    responses=errors(401, 404, *BODY_ERRORS),
+)
 def clone_run(
     run: RunDep,
     session: SessionDep,
@@ -115,7 +133,12 @@ def clone_run(
     return RunDetail.model_validate(clone)
 
 
-@router.delete("/{run_id}", status_code=status.HTTP_204_NO_CONTENT, dependencies=[TokenDep])
+@router.delete(
+    "/{run_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    dependencies=[TokenDep],
+    responses=errors(401, 404, 409),
+)
 def delete_run(run: RunDep, session: SessionDep, bus: BusDep) -> Response:
     """Delete a run and its metrics; refused with 409 while it runs."""
     crud.delete_run(session, run)

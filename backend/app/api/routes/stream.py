@@ -18,7 +18,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from sqlmodel import Session
 
 from backend.app import crud
-from backend.app.api.deps import BusDep, RunDep, SettingsDep, invalid
+from backend.app.api.deps import BusDep, RunId, SettingsDep, errors, invalid
 from backend.app.models import StreamEvent
 
 router = APIRouter(tags=["stream"])
@@ -46,6 +46,15 @@ def _start_id(
 
 
 StartId = Annotated[int | None, Depends(_start_id)]
+
+
+def _existing_run(run_id: RunId, request: Request) -> int:
+    """The run's id, 404 when there is none; read in a session closed at once, since a
+    request's session (RunDep) would hold a pooled connection for as long as the stream
+    stays open: fifteen open streams then starved every other request on SQLite."""
+    with Session(request.app.state.engine) as session:
+        crud.get_run(session, run_id)
+    return run_id
 
 
 async def _follow(
@@ -97,16 +106,15 @@ async def stream_all(
         yield event
 
 
-@router.get("/runs/{run_id}/stream", response_class=EventSourceResponse)
+@router.get("/runs/{run_id}/stream", response_class=EventSourceResponse, responses=errors(404))
 async def stream_run(
     request: Request,
-    run: RunDep,
+    run_id: Annotated[int, Depends(_existing_run)],
     bus: BusDep,
     settings: SettingsDep,
     start: StartId,
 ) -> AsyncIterator[ServerSentEvent]:
     """One run's status, progress and new metric points: its history first, then live."""
-    assert run.id is not None
     yield ServerSentEvent(comment="run stream", retry=RETRY_MS)
-    async for event in _follow(request, bus, settings.sse_keepalive_s, start or 0, run.id):
+    async for event in _follow(request, bus, settings.sse_keepalive_s, start or 0, run_id):
         yield event
