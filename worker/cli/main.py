@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from urllib.parse import urlsplit
 
 EXIT_USAGE = 2  # bad arguments or config
 EXIT_FAILED = 1  # the work itself failed (missing data, no such device)
@@ -24,6 +25,68 @@ class _Parser(argparse.ArgumentParser):
         raise CliError(f"{self.prog}: {message}", EXIT_USAGE)
 
 
+def _at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: an integer of at least `minimum`."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def _port(text: str) -> int:
+    port = _at_least(1)(text)
+    if port > 65535:
+        raise argparse.ArgumentTypeError(f"must be a TCP port from 1 to 65535, got {port}")
+    return port
+
+
+def _presets(text: str) -> str:
+    """One preset id, or several comma-separated: each must be a homework point."""
+    from worker.schema.presets import UnknownPresetError, get_preset
+
+    ids = [part.strip() for part in text.split(",")]
+    try:
+        for preset_id in ids:
+            get_preset(preset_id)
+    except UnknownPresetError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _device(text: str) -> str:
+    from worker.schema.runconfig import ConfigError, validate_config
+
+    try:
+        validate_config({"device": text})
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(exc.errors[0][1]) from None
+    return text
+
+
+def _queues(text: str) -> str:
+    if not all(name.strip() for name in text.split(",")):
+        raise argparse.ArgumentTypeError(f"expected comma-separated queue names, got {text!r}")
+    return text
+
+
+def _http_url(text: str) -> str:
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise argparse.ArgumentTypeError(f"expected an http:// or https:// URL, got {text!r}")
+    return text
+
+
+COUNT = _at_least(1)  # steps, rounds, requests, launches, batch size
+NON_NEGATIVE = _at_least(0)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="runboard", description="Train and compare CIFAR-100 homework runs.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -32,7 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     presets.add_argument("--json", action="store_true", help="print full presets as JSON")
 
     train = commands.add_parser("train", help="train one run here and now")
-    train.add_argument("--preset", required=True, help="homework point: 1, 2, 3a, ..., 6, free")
+    train.add_argument(
+        "--preset", required=True, type=_presets, help="homework point: 1, 2, 3a, ..., 6, free"
+    )
     train.add_argument(
         "--set",
         dest="overrides",
@@ -50,18 +115,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run the API and a local worker")
     serve.add_argument("--host", help="bind address (default RUNBOARD_HOST or 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port (default RUNBOARD_PORT or 8000)")
+    serve.add_argument("--port", type=_port, help="port (default RUNBOARD_PORT or 8000)")
     serve.add_argument(
         "--no-worker", action="store_true", help="API only; workers run elsewhere (Redis broker)"
     )
 
     worker = commands.add_parser("worker", help="train queued runs, one at a time")
-    worker.add_argument("--gpu", type=int, help="pin this worker to one GPU (CUDA_VISIBLE_DEVICES)")
-    worker.add_argument("--queues", default="runboard", help="comma-separated queues to consume")
+    worker.add_argument(
+        "--gpu", type=NON_NEGATIVE, help="pin this worker to one GPU (CUDA_VISIBLE_DEVICES)"
+    )
+    worker.add_argument(
+        "--queues", type=_queues, default="runboard", help="comma-separated queues to consume"
+    )
     worker.add_argument("--name", help="worker name (default runboard-<gpu|cpu>@<host>)")
 
     submit = commands.add_parser("submit", help="queue a run through the API")
-    submit.add_argument("--preset", required=True, help="homework point: 1, 2, 3a, ..., 6, free")
+    submit.add_argument(
+        "--preset", required=True, type=_presets, help="homework point: 1, 2, 3a, ..., 6, free"
+    )
     submit.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
         help="override a config field (repeatable)",
@@ -69,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--name", help="run name (default: from preset and overrides)")
     submit.add_argument("--tag", action="append", default=[], help="tag (repeatable)")
     submit.add_argument(
-        "--url", default=os.environ.get("RUNBOARD_URL", "http://127.0.0.1:8000"),
+        "--url", type=_http_url, default=os.environ.get("RUNBOARD_URL", "http://127.0.0.1:8000"),
         help="API base URL (default RUNBOARD_URL or http://127.0.0.1:8000)",
     )  # fmt: skip
     submit.add_argument("--token", help="API token (default RUNBOARD_API_TOKEN)")
@@ -81,23 +152,33 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="measure speed, side by side")
     targets = bench.add_subparsers(dest="target", required=True, parser_class=_Parser)
     trainer = targets.add_parser("trainer", help="training images/s: runboard vs the template")
-    trainer.add_argument("--presets", default="2,3a,5b", help="comma-separated preset ids")
-    trainer.add_argument("--steps", type=int, default=10, help="timed steps per measurement")
-    trainer.add_argument("--warmup", type=int, default=3, help="untimed steps before timing")
-    trainer.add_argument("--rounds", type=int, default=3, help="alternating rounds")
-    trainer.add_argument("--device", default="auto")
-    trainer.add_argument("--batch-size", type=int, help="default: each preset's own")
+    trainer.add_argument(
+        "--presets", type=_presets, default="2,3a,5b", help="comma-separated preset ids"
+    )
+    trainer.add_argument("--steps", type=COUNT, default=10, help="timed steps per measurement")
+    trainer.add_argument("--warmup", type=NON_NEGATIVE, default=3, help="untimed steps first")
+    trainer.add_argument("--rounds", type=COUNT, default=3, help="alternating rounds")
+    trainer.add_argument("--device", type=_device, default="auto")
+    trainer.add_argument("--batch-size", type=COUNT, help="default: each preset's own")
     trainer.add_argument("--out", help="JSON file for the figures (default var/bench/...)")
     api = targets.add_parser("api", help="API latency (list, metrics, compare) and ingest rate")
     api.add_argument(
         "--database-url", help="an empty database to fill (default: a new SQLite file in var/bench)"
     )
-    api.add_argument("--requests", type=int, default=200, help="timed requests per endpoint")
+    api.add_argument("--requests", type=COUNT, default=200, help="timed requests per endpoint")
     api.add_argument("--out", help="JSON file for the figures (default var/bench/api-...)")
     live = targets.add_parser("worker", help="tracking overhead, live and launch latency")
-    live.add_argument("--rounds", type=int, default=3, help="alternating rounds on/off")
-    live.add_argument("--launches", type=int, default=5, help="timed launches")
+    live.add_argument("--rounds", type=COUNT, default=3, help="alternating rounds on/off")
+    live.add_argument("--launches", type=COUNT, default=5, help="timed launches")
     live.add_argument("--out", help="JSON file for the figures (default var/bench/worker-...)")
+    soak = targets.add_parser("soak", help="the API's memory under runs and SSE clients")
+    soak.add_argument("--minutes", type=float, default=10.0, help="how long the load lasts")
+    soak.add_argument("--workers", type=COUNT, default=3, help="fake workers reporting runs")
+    soak.add_argument("--clients", type=NON_NEGATIVE, default=12, help="SSE clients coming, going")
+    soak.add_argument("--sample-s", type=float, default=2.0, help="seconds between RSS samples")
+    soak.add_argument("--warmup", type=float, help="seconds before RSS should be flat")
+    soak.add_argument("--seed", type=int, default=0)
+    soak.add_argument("--out", help="JSON file for the figures (default var/bench/soak-...)")
     return parser
 
 
@@ -127,6 +208,10 @@ def run(argv: Sequence[str] | None = None) -> int:
         from worker.bench_live import run_worker_bench
 
         return run_worker_bench(args)
+    if args.target == "soak":
+        from backend.app.bench_soak import run_soak_bench
+
+        return run_soak_bench(args)
     if args.target == "api":
         from backend.app.bench import run_api_bench
 

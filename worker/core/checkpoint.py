@@ -2,10 +2,18 @@
 
 A checkpoint holds the model, the optimiser, every RNG state, the finished epoch and the
 metric history, so that a resumed run continues exactly where the last epoch ended.
+
+A write goes to a temporary file first (`.checkpoint.pt.<pid>.tmp`, flushed and fsynced),
+then the current checkpoint becomes the previous one and the temporary file the current
+one, by renames. A process killed at any point leaves a loadable checkpoint.pt or (killed
+between the two renames) checkpoint.prev.pt; a damaged file is skipped when loading, and the
+temporary file a killed writer leaves is never loaded and is deleted by the next attempt.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import pickle
 import random
@@ -15,8 +23,10 @@ from typing import Any
 import numpy as np
 import torch
 
+log = logging.getLogger("runboard.worker")
 CHECKPOINT = "checkpoint.pt"
 PREVIOUS = "checkpoint.prev.pt"
+TEMPORARY_GLOB = f".{CHECKPOINT}.*.tmp"
 
 
 def rng_states() -> dict[str, Any]:
@@ -58,6 +68,32 @@ def save_checkpoint(directory: Path, state: dict[str, Any]) -> None:
     if current.exists():
         os.replace(current, directory / PREVIOUS)
     os.replace(temporary, current)
+    _fsync_directory(directory)  # the renames survive a power cut, not only a killed process
+
+
+def _fsync_directory(directory: Path) -> None:
+    try:
+        descriptor = os.open(directory, os.O_RDONLY)
+    except OSError:  # a platform or file system without directory handles
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
+
+
+def remove_partial_writes(directory: Path) -> list[Path]:
+    """Delete the temporary files of writers killed mid-write (never loaded, but as large as
+    a checkpoint each); the removed paths. Called when an attempt starts: a writer still
+    running elsewhere (an attempt fenced out by a newer claim) fails its rename, harmlessly."""
+    removed = []
+    for path in directory.glob(TEMPORARY_GLOB) if directory.is_dir() else ():
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+            removed.append(path)
+    return removed
 
 
 def load_checkpoint(directory: Path) -> dict[str, Any] | None:
@@ -74,8 +110,10 @@ def load_checkpoint(directory: Path) -> dict[str, Any] | None:
             OSError,
             ValueError,
             pickle.UnpicklingError,
-        ):  # truncated or corrupt
+        ) as exc:  # truncated or corrupt
+            log.warning("skipping the damaged checkpoint %s: %s", path, str(exc)[:200])
             continue
         if isinstance(state, dict) and "epoch" in state:
             return state
+        log.warning("skipping %s: not a checkpoint (no epoch)", path)
     return None

@@ -181,7 +181,10 @@ def train(
     confusion: torch.Tensor | None = None  # (100, 100) of the latest evaluation
     spent_seconds = 0.0  # training time of earlier attempts, carried by the checkpoint
     start_epoch = 1
-    saved = checkpoint.load_checkpoint(checkpoint_dir) if checkpoint_dir else None
+    saved = None
+    if checkpoint_dir is not None:
+        checkpoint.remove_partial_writes(checkpoint_dir)  # left by an attempt killed mid-write
+        saved = checkpoint.load_checkpoint(checkpoint_dir)
     if saved is not None and _resumable(saved, config):
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])

@@ -14,6 +14,7 @@ from worker.core.checkpoint import (
     CHECKPOINT,
     PREVIOUS,
     load_checkpoint,
+    remove_partial_writes,
     restore_rng_states,
     rng_states,
     save_checkpoint,
@@ -95,3 +96,65 @@ def test_restored_rng_states_repeat_every_random_stream(tmp_path: Path) -> None:
     assert torch.equal(torch.rand(5), expected[0])
     assert [random.random() for _ in range(5)] == expected[1]
     assert np.array_equal(np.random.standard_normal(5), expected[2])
+
+
+# ---- what a crash mid-write leaves behind ---------------------------------------------------
+
+
+def a_third_checkpoint_bytes(tmp_path: Path) -> bytes:
+    """The bytes save_checkpoint would write for epoch 3 (made in a scratch folder)."""
+    scratch = tmp_path / "scratch"
+    save_checkpoint(scratch, {"epoch": 3, "weights": torch.full((3,), 3.0)})
+    return (scratch / CHECKPOINT).read_bytes()
+
+
+def test_a_half_written_temporary_file_is_never_loaded(tmp_path: Path) -> None:
+    """Killed mid-write: the temporary file is half there, checkpoint.pt is untouched."""
+    run = tmp_path / "run"
+    two_checkpoints(run)
+    third = a_third_checkpoint_bytes(tmp_path)
+    (run / f".{CHECKPOINT}.4242.tmp").write_bytes(third[: len(third) // 2])
+    state = load_checkpoint(run)
+    assert state is not None and state["epoch"] == 2
+
+
+def test_killed_between_the_two_renames_the_previous_checkpoint_is_loaded(tmp_path: Path) -> None:
+    """checkpoint.pt already moved to checkpoint.prev.pt, the complete new one still under its
+    temporary name: the previous epoch loads (and is trained again), nothing is lost."""
+    run = tmp_path / "run"
+    two_checkpoints(run)
+    (run / CHECKPOINT).replace(run / PREVIOUS)  # the first rename of the epoch-3 write
+    (run / f".{CHECKPOINT}.4242.tmp").write_bytes(a_third_checkpoint_bytes(tmp_path))
+    state = load_checkpoint(run)
+    assert state is not None and state["epoch"] == 2
+    assert torch.equal(state["weights"], torch.full((3,), 2.0))
+
+
+def test_a_truncated_checkpoint_next_to_a_half_written_one_falls_back_to_the_previous(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    run = tmp_path / "run"
+    two_checkpoints(run)
+    current = run / CHECKPOINT
+    current.write_bytes(current.read_bytes()[:-100])  # truncated, as a non-atomic write would
+    third = a_third_checkpoint_bytes(tmp_path)
+    (run / f".{CHECKPOINT}.4242.tmp").write_bytes(third[:1000])
+    state = load_checkpoint(run)
+    assert state is not None and state["epoch"] == 1
+    assert f"skipping the damaged checkpoint {current}" in caplog.text  # detected, and said
+
+
+def test_the_temporary_files_of_killed_writers_are_removed_and_nothing_else(
+    tmp_path: Path,
+) -> None:
+    run = tmp_path / "run"
+    two_checkpoints(run)
+    left = [run / f".{CHECKPOINT}.{pid}.tmp" for pid in (11, 12)]
+    for path in left:
+        path.write_bytes(b"half a checkpoint")
+    (run / "notes.tmp").write_text("not ours")
+    assert sorted(remove_partial_writes(run)) == sorted(left)
+    assert sorted(p.name for p in run.iterdir()) == [PREVIOUS, CHECKPOINT, "notes.tmp"]
+    assert remove_partial_writes(tmp_path / "missing") == []
+    state = load_checkpoint(run)
+    assert state is not None and state["epoch"] == 2

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import torch
 
-from worker.core import runtime
+from worker.core import checkpoint, runtime
 from worker.core.trainer import TrainResult, train
 from worker.schema.events import EPOCH_METRICS
 from worker.schema.presets import get_preset
@@ -155,6 +155,35 @@ def test_resumed_run_repeats_the_uninterrupted_curve_exactly(tmp_path: Path) -> 
     assert curves(second) == curves(uninterrupted)  # bit for bit, not approximately
     assert second.confusion == uninterrupted.confusion
     assert second.total_seconds >= first.total_seconds
+
+
+def test_a_checkpoint_truncated_by_a_crash_is_skipped_and_the_run_resumes_from_the_one_before(
+    tmp_path: Path,
+) -> None:
+    """The newest checkpoint cut short (as a crash mid-write would leave a non-atomic write)
+    and a half-written temporary file next to it: the run resumes after the epoch before,
+    repeats the uninterrupted curve bit for bit, and the temporary file is cleared away."""
+    uninterrupted = train(TINY, checkpoint_dir=tmp_path / "a")
+    crashed = Recorder(stop_at_step=2 * TINY_STEPS + 5)  # halfway through epoch 3
+    first = train(
+        TINY, on_event=crashed, should_stop=crashed.should_stop, checkpoint_dir=tmp_path / "b"
+    )
+    assert first.epochs_completed == 2
+    newest = tmp_path / "b" / checkpoint.CHECKPOINT
+    newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])
+    partial = tmp_path / "b" / f".{checkpoint.CHECKPOINT}.999999.tmp"
+    partial.write_bytes(newest.read_bytes()[:4096])
+
+    resumed = Recorder()
+    second = train(TINY, on_event=resumed, checkpoint_dir=tmp_path / "b")
+    assert resumed.of("started")[0]["start_epoch"] == 2  # epoch 2's checkpoint was unreadable
+    assert second.resumed_from_epoch == 1
+    assert [event["epoch"] for event in resumed.of("epoch")] == [2, 3]
+    assert curves(second) == curves(uninterrupted)
+    assert second.confusion == uninterrupted.confusion
+    assert not partial.exists()
+    saved = checkpoint.load_checkpoint(tmp_path / "b")
+    assert saved is not None and saved["epoch"] == 3
 
 
 def test_a_checkpoint_of_another_config_is_not_resumed(tmp_path: Path) -> None:
