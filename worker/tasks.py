@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from typing import Any
 
+import httpx
 from celery.exceptions import Reject
-from celery.signals import worker_shutting_down
+from celery.signals import worker_ready, worker_shutting_down
 
-from worker.celery_app import celery_app
-from worker.job import run_job, shutdown_requested
+from worker.broker import restore_orphans
+from worker.celery_app import DEFAULT_QUEUE, celery_app
+from worker.job import api_url, run_job, shutdown_requested
+
+log = logging.getLogger("runboard.worker")
+API_WAIT_S = 120.0  # how long a starting worker waits for the API before it skips the sweep
 
 TRAIN_TASK = "runboard.train_run"
 
@@ -27,3 +35,34 @@ def train_run(run_id: int, config: dict[str, Any], ingest_token: str) -> str:
 @worker_shutting_down.connect  # type: ignore[untyped-decorator]
 def _stop_training(**kwargs: Any) -> None:
     shutdown_requested.set()
+
+
+def _sweep_orphans(broker: str, api: str, wait_s: float = API_WAIT_S) -> None:
+    """Once the API answers, show again the tasks of killed workers (worker.broker)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            if httpx.get(f"{api}/api/health", timeout=5).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline or shutdown_requested.is_set():
+            log.warning("the API at %s did not answer: orphaned tasks not looked for", api)
+            return
+        time.sleep(1.0)
+    sweep = restore_orphans(broker, api, DEFAULT_QUEUE)
+    if sweep.restored or sweep.removed:
+        log.info(
+            "queued again the runs of killed workers: %s; removed %d delivered tasks",
+            sweep.restored or "none",
+            sweep.removed,
+        )
+
+
+@worker_ready.connect  # type: ignore[untyped-decorator]
+def _restore_orphaned_tasks(**kwargs: Any) -> None:
+    # In a thread: under `runboard serve` the worker starts before the API listens.
+    broker = str(celery_app.conf.broker_url)
+    threading.Thread(
+        target=_sweep_orphans, args=(broker, api_url()), name="orphan-sweep", daemon=True
+    ).start()
