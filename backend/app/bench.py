@@ -34,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -161,13 +161,21 @@ def _cpu_seconds(pid: int) -> float | None:
 
 
 @contextlib.contextmanager
-def serving(database_url: str) -> Iterator[tuple[str, int]]:
-    """`runboard serve` in its own process on a free port; yields its base URL and pid."""
+def serving(
+    database_url: str, settings: Mapping[str, str | None] | None = None
+) -> Iterator[tuple[str, int]]:
+    """`runboard serve --no-worker` in its own process on a free port; yields its base URL
+    and pid. `settings` adds RUNBOARD_* variables to its environment (None removes one)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    # No local worker, and a broker of its own: the bench's run must not reach real workers.
+    # No local worker, and by default a broker of its own: runs must not reach real workers.
     env = {**os.environ, "RUNBOARD_DATABASE_URL": database_url, "RUNBOARD_BROKER_URL": "memory://"}
+    for name, value in (settings or {}).items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
     command = [sys.executable, "-m", "worker.cli.main", "serve", "--no-worker", "--port", str(port)]
     command += ["--host", "127.0.0.1"]
     with tempfile.TemporaryFile() as log:

@@ -21,13 +21,9 @@ import os
 import platform
 import random
 import shutil
-import socket
 import statistics
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,9 +32,10 @@ import httpx
 from sqlalchemy import select
 from sqlmodel import col
 
+from backend.app.bench import serving
 from backend.app.core.db import make_engine
 from backend.app.models import Run
-from worker.errors import InvalidInputError, UserError
+from worker.errors import InvalidInputError
 
 STEPS, EPOCHS, STEPS_PER_POST = 40, 3, 8  # a fake run: 15 batch posts + 3 epochs, ~4 s
 POST_EVERY_S = 0.25  # the reporter's flush interval
@@ -73,38 +70,14 @@ class Counters:
                 self.runs[ended] = self.runs.get(ended, 0) + 1
 
 
-@contextlib.contextmanager
-def serving(database_url: str, broker_db: Path) -> Iterator[tuple[str, int]]:
-    """`runboard serve --no-worker` on a free port; yields its URL and pid. Its broker is a
-    SQLite file nobody consumes (Kombu's memory broker would keep every task in the API's
-    own heap, which is the very thing measured here)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {**os.environ, "RUNBOARD_DATABASE_URL": database_url}
-    env.update(RUNBOARD_BROKER_DB=str(broker_db), RUNBOARD_HOST="127.0.0.1")
-    env.pop("RUNBOARD_BROKER_URL", None)
-    command = [sys.executable, "-m", "worker.cli.main", "serve", "--no-worker", "--port", str(port)]
-    log = broker_db.with_suffix(".log")
-    with log.open("wb") as sink:
-        server = subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT)
-    base, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 60
-    try:
-        while server.poll() is None and time.monotonic() < deadline:
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{base}/api/health", timeout=2).status_code == 200:
-                    break
-            time.sleep(0.2)
-        else:
-            raise UserError(f"the server did not start:\n{log.read_text()[-3000:]}")
-        yield base, server.pid
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+def serving_soak(
+    database_url: str, broker_db: Path
+) -> contextlib.AbstractContextManager[tuple[str, int]]:
+    """`runboard serve --no-worker` (bench api's) with a SQLite broker file nobody consumes:
+    Kombu's memory broker would keep every task in the API's own heap, which is the very
+    thing measured here."""
+    settings: dict[str, str | None] = {"RUNBOARD_BROKER_URL": None}
+    return serving(database_url, settings | {"RUNBOARD_BROKER_DB": str(broker_db)})
 
 
 def _proc(pid: int) -> dict[str, int]:
@@ -248,7 +221,7 @@ def run_soak(soak: Soak, workdir: Path) -> dict[str, Any]:
     workdir.mkdir(parents=True, exist_ok=True)
     database_url = f"sqlite:///{workdir / 'soak.db'}"
     samples: list[list[float]] = []  # [seconds, RSS KiB, open fds, threads, anonymous RSS KiB]
-    with serving(database_url, workdir / "broker.sqlite") as (base, pid):
+    with serving_soak(database_url, workdir / "broker.sqlite") as (base, pid):
         before = _proc(pid)
         traffic = Traffic(base, database_url, soak)
         clock = time.monotonic()
