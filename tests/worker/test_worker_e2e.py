@@ -21,6 +21,7 @@ from tests.worker.conftest import (
     LONGER,
     TINY,
     WAIT_S,
+    Api,
     Stack,
     children_of,
     group_members,
@@ -109,6 +110,14 @@ def file_state(path: Path) -> tuple[int, int] | None:
 
 
 @pytest.mark.parametrize("broker", ["sqlite", "redis"])
+def stop_api_until_an_epoch_ends(stack: Stack, api: Api, run_id: int) -> None:
+    """Stops the API, then waits for the worker to checkpoint an epoch it cannot report."""
+    checkpoint = stack.checkpoints / f"run-{run_id}" / "checkpoint.pt"
+    assert api.stop() in STOPPED
+    at_stop = file_state(checkpoint)
+    wait_for(lambda: file_state(checkpoint) != at_stop, "an epoch to end while the API is down")
+
+
 def test_a_submitted_run_trains_on_a_real_worker_and_its_epochs_stream_live_and_are_stored_once(
     stack: Stack, broker: str
 ) -> None:
@@ -239,12 +248,8 @@ def test_epochs_a_killed_worker_checkpointed_but_never_sent_are_stored_once_afte
     config = LONGER
     run = api.create_run(config)
     api.wait_training(run["id"], epoch=1)
-    checkpoint = stack.checkpoints / f"run-{run['id']}" / "checkpoint.pt"
-
-    assert api.stop() in STOPPED
-    at_stop = file_state(checkpoint)
     # An epoch is checkpointed while its metrics can only wait in the worker...
-    wait_for(lambda: file_state(checkpoint) != at_stop, "an epoch to end while the API is down")
+    stop_api_until_an_epoch_ends(stack, api, run["id"])
     first.kill()  # ...which dies with them; the next attempt resumes after that epoch.
     api.start()
     stack.worker(api, "w2")
@@ -265,12 +270,8 @@ def test_a_worker_keeps_its_events_while_the_api_restarts_and_delivers_them_afte
     config = LONGER
     run = api.create_run(config)
     api.wait_training(run["id"], epoch=1)
-    checkpoint = stack.checkpoints / f"run-{run['id']}" / "checkpoint.pt"
-
-    assert api.stop() in STOPPED
-    at_stop = file_state(checkpoint)
     # An epoch ends while the API is down: its metrics can only wait in the worker.
-    wait_for(lambda: file_state(checkpoint) != at_stop, "an epoch to end while the API is down")
+    stop_api_until_an_epoch_ends(stack, api, run["id"])
     api.start()  # same port, same database
 
     final = api.wait_status(run["id"], "succeeded")
