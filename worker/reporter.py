@@ -21,9 +21,15 @@ log = logging.getLogger("runboard.worker")
 
 MAX_BATCH = 1000  # events per POST
 MAX_STEPS_PER_EVENT = 10_000  # batch losses folded into one `batches` event
+# Steps per POST: ~60 bytes of JSON each, so a post stays near 1 MB, far below the API's
+# 4 MiB body limit, even when a long outage has piled up thousands of events.
+MAX_STEPS_PER_POST = 20_000
 FLUSH_INTERVAL_S = 0.25  # how long events may wait in the buffer
 HEARTBEAT_INTERVAL_S = 5.0
 MAX_BACKOFF_S = 10.0
+
+
+STEP_KINDS = ("batches", "recovered_batches")  # events whose data holds columns of steps
 
 
 class RunRejected(RuntimeError):
@@ -100,7 +106,7 @@ class Reporter:
         if self._thread is not None:
             self._thread.join(timeout_s)
         self.client.close()
-        return not self._buffer
+        return not self._buffer and self._rejected is None
 
     # ---- the background thread --------------------------------------------------------
 
@@ -119,7 +125,7 @@ class Reporter:
                     event = {"seq": self.next_seq, "time": time.time(), "kind": "heartbeat"}
                     self.next_seq += 1
                     self._buffer.append({**event, "data": {}})
-                batch = list(self._buffer)[:MAX_BATCH]
+                batch = self._next_batch()
                 if not batch and self._closing:
                     return
                 if batch:
@@ -145,6 +151,18 @@ class Reporter:
                 return
             backoff = 0.5
             last_contact = time.monotonic()
+
+    def _next_batch(self) -> list[dict[str, Any]]:
+        """The oldest events, up to MAX_BATCH of them and MAX_STEPS_PER_POST steps (but at
+        least one event); called with the lock held."""
+        batch: list[dict[str, Any]] = []
+        steps = 0
+        for event in self._buffer:
+            steps += len(event["data"].get("loss", ())) if event["kind"] in STEP_KINDS else 0
+            if batch and (len(batch) >= MAX_BATCH or steps > MAX_STEPS_PER_POST):
+                break
+            batch.append(event)
+        return batch
 
     def _post(self, batch: list[dict[str, Any]]) -> None:
         response = self.client.post(

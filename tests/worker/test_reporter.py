@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import subprocess
 import time
 from collections.abc import Iterator
@@ -107,6 +108,32 @@ def test_events_emitted_while_the_api_is_down_are_delivered_after_it_returns(
         assert reporter.close(120)
         series = httpx.get(f"{url}/api/runs/{run_id}/metrics").json()["series"]
     assert [point["step"] for point in series["batch_loss"]] == list(range(1, 51))
+
+
+def test_steps_piled_up_past_the_body_limit_during_an_outage_arrive_in_several_posts(
+    tmp_path: Path,
+) -> None:
+    """120,000 buffered steps are ~7 MB of JSON, over the API's 4 MiB limit for one body."""
+    database_url = f"sqlite:///{tmp_path / 'runboard.db'}"
+    port, steps = free_port(), 120_000
+    with _serve_on(port, database_url, tmp_path / "one") as url:
+        run_id, reporter = _claimed_reporter(url, database_url)
+        reporter.start()
+        reporter.emit("batch", _batch(1))
+        time.sleep(1.0)
+    for step in range(2, steps + 1):  # the API is down: these wait in the buffer
+        reporter.emit("batch", {**_batch(step), "epoch": 1 + step // 400})
+    with _serve_on(port, database_url, tmp_path / "two"):
+        assert reporter.close(120), "the buffered steps were not all delivered"
+        assert reporter.rejected is None
+    with sqlite3.connect(tmp_path / "runboard.db") as connection:
+        stored = connection.execute(
+            "SELECT count(*), count(DISTINCT step), min(step), max(step) FROM metric_point"
+            " WHERE run_id = ? AND name = 'batch_loss'",
+            (run_id,),
+        ).fetchone()
+    assert stored == (steps, steps, 1, steps)
+    assert reporter.sent_batches >= 6  # 20,000 steps a post at most
 
 
 def test_a_cancel_requested_in_the_api_reaches_should_stop(
