@@ -106,6 +106,13 @@ class BatchesEvent(_Event):
     data: BatchesData
 
 
+class RecoveredBatchesEvent(_Event):
+    """Steps of checkpointed epochs sent again by a resumed attempt; stored where missing."""
+
+    kind: Literal["recovered_batches"]
+    data: BatchesData
+
+
 class EpochData(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -200,6 +207,7 @@ IngestEvent = Annotated[
     StartedEvent
     | BatchEvent
     | BatchesEvent
+    | RecoveredBatchesEvent
     | EpochEvent
     | FinishedEvent
     | StatusEvent

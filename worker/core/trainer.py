@@ -23,6 +23,7 @@ from worker.core import checkpoint, runtime
 from worker.core.data import DataSet, load_dataset
 from worker.core.models import NUM_CLASSES, build_model, count_parameters
 from worker.core.pipelines import Batches, make_batches, memory_format
+from worker.core.steplog import StepLog
 from worker.schema.events import Event
 from worker.schema.runconfig import RunConfig
 
@@ -181,6 +182,7 @@ def train(
     confusion: torch.Tensor | None = None  # (100, 100) of the latest evaluation
     spent_seconds = 0.0  # training time of earlier attempts, carried by the checkpoint
     start_epoch = 1
+    step_log = StepLog()  # every reported batch loss, kept by the checkpoint
     saved = None
     if checkpoint_dir is not None:
         checkpoint.remove_partial_writes(checkpoint_dir)  # left by an attempt killed mid-write
@@ -192,6 +194,7 @@ def train(
         history, spent_seconds = saved["history"], saved["seconds"]
         confusion = saved["confusion"]
         start_epoch = saved["epoch"] + 1
+        step_log = StepLog(saved.get("reported_steps"))  # absent in older checkpoints
 
     emit(
         {
@@ -208,19 +211,23 @@ def train(
             "test_size": len(data.test),
         }
     )
+    for recovered in step_log.recovered_events():  # those a killed attempt may not have sent
+        emit(recovered)
 
     def report_batch(epoch: int) -> Callable[[int, torch.Tensor], None]:
         steps = len(train_batches)
 
         def on_step(step: int, loss: torch.Tensor) -> None:
             if step % config.report_every == 0 or step == steps:
+                global_step, value = (epoch - 1) * steps + step, loss.item()
+                step_log.record(epoch, step, global_step, value)
                 emit(
                     {
                         "kind": "batch",
                         "epoch": epoch,
                         "step": step,
-                        "global_step": (epoch - 1) * steps + step,
-                        "loss": loss.item(),
+                        "global_step": global_step,
+                        "loss": value,
                     }
                 )
 
@@ -268,6 +275,7 @@ def train(
                     "optimizer": optimizer.state_dict(),
                     "rng": checkpoint.rng_states(),
                     "history": history,
+                    "reported_steps": step_log.state(),
                     "confusion": confusion,
                     "seconds": spent_seconds + time.perf_counter() - started,
                 },

@@ -41,6 +41,21 @@ class BatchEvent(TypedDict):
     loss: float  # mean cross-entropy of the last reported step
 
 
+class RecoveredBatchesEvent(TypedDict):
+    """The reported steps of the epochs a resumed attempt skips, as columns of equal length.
+
+    A worker killed after an epoch's checkpoint but before its events reached the API takes
+    those batch losses with it; the checkpoint keeps them, and the next attempt sends them
+    again. The API stores only the steps it does not have."""
+
+    kind: Literal["recovered_batches"]
+    epoch: list[int]
+    step: list[int]
+    global_step: list[int]
+    loss: list[float]
+    time: list[float]  # Unix seconds at which each step was first reported
+
+
 class EpochEvent(TypedDict):
     kind: Literal["epoch"]
     epoch: int  # 1-based
@@ -53,7 +68,7 @@ class FinishedEvent(TypedDict):
     result: dict[str, Any]  # TrainResult.to_dict()
 
 
-Event = StartedEvent | BatchEvent | EpochEvent | FinishedEvent
+Event = StartedEvent | BatchEvent | RecoveredBatchesEvent | EpochEvent | FinishedEvent
 
 
 # The API's live `metrics` stream event carries new points as columns per metric name:

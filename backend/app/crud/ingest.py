@@ -6,15 +6,16 @@ before and are skipped, so a batch retried after a lost reply stores nothing twi
 
 from __future__ import annotations
 
-import math
 from datetime import timedelta
 from math import isfinite
-from typing import Any, Final
+from typing import Any
 
-from sqlalchemy import delete, func, insert
+from sqlalchemy import delete, func
 from sqlmodel import Session, col, select
 
 from backend.app.crud.errors import Conflict
+from backend.app.crud.points import EPOCH, NAME, Point, make_point, store_points
+from backend.app.crud.recovery import recover_epochs, recover_steps
 from backend.app.crud.stream import add_event, run_snapshot
 from backend.app.ingest import (
     BatchesEvent,
@@ -25,13 +26,13 @@ from backend.app.ingest import (
     HeartbeatEvent,
     IngestBatch,
     IngestReply,
+    RecoveredBatchesEvent,
     ReleasedEvent,
     StartedEvent,
     StatusEvent,
     finite,
 )
 from backend.app.models import FINISHED, ClaimReply, MetricPoint, Run, RunStatus, utcnow
-from worker.schema.events import EPOCH_METRICS, SERIES_COLUMNS
 
 WORKER_LOST = "worker lost"
 # Result fields kept in run.result (history and config are stored elsewhere already).
@@ -40,15 +41,6 @@ RESULT_FIELDS = (
     "dataset", "device_name", "precision", "versions", "total_seconds", "epochs_completed",
     "resumed_from_epoch",
 )  # fmt: skip
-
-
-# A metric point on its way in, as a row of POINT_COLUMNS: a tuple rather than a dict, since
-# ingest builds one per reported step and the driver takes tuples as they are.
-POINT_COLUMNS = ("run_id", "seq", "epoch", "step", "name", "value", "time")
-Point = tuple[int, int, int, int, str, float | None, float]
-EPOCH: Final = 2  # POINT_COLUMNS.index("epoch"), as a literal so that types follow
-NAME: Final = 4
-assert POINT_COLUMNS[EPOCH] == "epoch" and POINT_COLUMNS[NAME] == "name"
 
 
 def _revivable(run: Run) -> bool:
@@ -88,110 +80,29 @@ def ingest(session: Session, run: Run, batch: IngestBatch) -> IngestReply:
             data = event.data
             progress = data.epoch, data.step
             points.append(
-                _point(run.id, event, data.epoch, data.global_step, "batch_loss", data.loss)
+                make_point(run.id, event, data.epoch, data.global_step, "batch_loss", data.loss)
             )
             continue
         if progress is not None:
             run.epoch, run.step = progress
             progress = None
         if isinstance(event, FinishedEvent):
-            _recover_epochs(session, run, event, points)
+            recover_epochs(session, run, event, points)
         if isinstance(event, FinishedEvent | FailedEvent | ReleasedEvent):
-            _store_points(session, run, points)  # streams show the metrics before the end
+            store_points(session, run, points)  # streams show the metrics before the end
         _apply(session, run, event, points)
     if progress is not None:
         run.epoch, run.step = progress
     if new:
         run.last_seq = new[-1].seq
         run.heartbeat_at = utcnow()
-    _store_points(session, run, points)
+    store_points(session, run, points)
     if new:
         session.add(run)
         add_event(session, run, "progress", run_snapshot(run))
     return IngestReply(
         accepted_through=run.last_seq, cancel_requested=run.cancel_requested, status=run.status
     )
-
-
-def _store_points(session: Session, run: Run, points: list[Point]) -> None:
-    """Insert the pending points and announce them on the run's stream; empties `points`."""
-    if not points:
-        return
-    _insert_points(session, points)
-    add_event(session, run, "metrics", {"run_id": run.id, "series": _series_columns(points)})
-    points.clear()
-
-
-def _series_columns(points: list[Point]) -> dict[str, dict[str, list[Any]]]:
-    """The points as columns per metric name (worker.schema.events.SERIES_COLUMNS): a
-    1,000-point batch encodes to a third of the JSON of one object per point, in a tenth
-    of the time, for the log and for every client of the stream."""
-    series: dict[str, dict[str, list[Any]]] = {}
-    for _, seq, epoch, step, name, value, when in points:
-        columns = series.get(name)
-        if columns is None:
-            columns = series[name] = {key: [] for key in SERIES_COLUMNS}
-        columns["seq"].append(seq)
-        columns["epoch"].append(epoch)
-        columns["step"].append(step)
-        columns["value"].append(value)
-        columns["time"].append(when)
-    return series
-
-
-def _insert_points(session: Session, points: list[Point]) -> None:
-    """Bulk insert through the driver: COPY on PostgreSQL, one executemany on SQLite.
-
-    SQLAlchemy's executemany builds and processes a parameter set per row, which was about
-    half of a 1,000-point batch's database time (`runboard bench api`); the driver paths
-    take plain tuples. Other databases get SQLAlchemy's Core insert.
-    """
-    connection = session.connection()
-    rows = points  # already tuples in POINT_COLUMNS order
-    columns = ", ".join(POINT_COLUMNS)
-    if connection.dialect.name == "postgresql":
-        driver = connection.connection.driver_connection  # psycopg 3, in this transaction
-        assert driver is not None
-        with (
-            driver.cursor() as cursor,
-            cursor.copy(f"COPY metric_point ({columns}) FROM STDIN") as copy,
-        ):
-            for row in rows:
-                copy.write_row(row)
-    elif connection.dialect.name == "sqlite":
-        marks = ", ".join("?" * len(POINT_COLUMNS))
-        sql = f"INSERT INTO metric_point ({columns}) VALUES ({marks})"
-        connection.exec_driver_sql(sql, rows)
-    else:
-        mappings = [dict(zip(POINT_COLUMNS, point, strict=True)) for point in points]
-        session.execute(insert(MetricPoint.__table__), mappings)  # type: ignore[attr-defined]
-
-
-def _recover_epochs(session: Session, run: Run, event: FinishedEvent, points: list[Point]) -> None:
-    """Adds the epochs of the finished run's history that never arrived, once each.
-
-    A worker killed after an epoch's checkpoint but before sending that epoch (say, while the
-    API was down) takes the epoch's events with it; the next attempt resumes after it."""
-    assert run.id is not None
-    stored = select(MetricPoint.epoch).where(
-        col(MetricPoint.run_id) == run.id, col(MetricPoint.name) != "batch_loss"
-    )
-    have = set(session.exec(stored.distinct()).all())
-    have |= {point[EPOCH] for point in points if point[NAME] != "batch_loss"}
-    history = event.data.result.get("history")
-    for entry in history if isinstance(history, list) else []:
-        number = entry.get("epoch") if isinstance(entry, dict) else None
-        if not isinstance(number, int | float) or not 1 <= number <= run.epochs:
-            continue
-        epoch = int(number)
-        if epoch in have:
-            continue
-        have.add(epoch)
-        for name in EPOCH_METRICS:
-            value = entry.get(name, "missing")
-            value = math.nan if value is None else value  # NaN arrives as None (JSON)
-            if isinstance(value, int | float):
-                points.append(_point(run.id, event, epoch, epoch, name, float(value)))
 
 
 def _set_running(session: Session, run: Run) -> None:
@@ -228,6 +139,8 @@ def _apply(session: Session, run: Run, event: Any, points: list[Point]) -> None:
         ).one()
         run.best_test_acc = kept_best  # without the dropped epochs' accuracies
         _set_running(session, run)
+    elif isinstance(event, RecoveredBatchesEvent):
+        recover_steps(session, run, event, points)
     elif isinstance(event, EpochEvent):
         _apply_epoch(run, event, points)
     elif isinstance(event, FinishedEvent):
@@ -249,17 +162,13 @@ def _apply(session: Session, run: Run, event: Any, points: list[Point]) -> None:
         add_event(session, run, "status", run_snapshot(run))
 
 
-def _point(run_id: int, event: Any, epoch: int, step: int, name: str, value: float) -> Point:
-    return (run_id, event.seq, epoch, step, name, finite(value), event.time)
-
-
 def _apply_epoch(run: Run, event: EpochEvent, points: list[Point]) -> None:
     assert run.id is not None
     epoch, metrics = event.data.epoch, event.data.metrics
     # Drop this epoch's points from earlier in the same batch (a restarted epoch).
     points[:] = [p for p in points if not (p[EPOCH] == epoch and p[NAME] != "batch_loss")]
     for name, value in metrics.items():
-        points.append(_point(run.id, event, epoch, epoch, name, value))
+        points.append(make_point(run.id, event, epoch, epoch, name, value))
     run.epoch = epoch
     run.step = run.steps_per_epoch or run.step
     if "test_acc" in metrics:

@@ -76,6 +76,20 @@ def batch(epoch: int, step: int, global_step: int, loss: float) -> RawEvent:
     return ("batch", {"epoch": epoch, "step": step, "global_step": global_step, "loss": loss})
 
 
+def recovered_batches(steps_per_epoch: int, global_steps: list[int], loss0: float) -> RawEvent:
+    """Steps of checkpointed epochs as a resumed attempt sends them again (columns)."""
+    return (
+        "recovered_batches",
+        {
+            "epoch": [1 + (g - 1) // steps_per_epoch for g in global_steps],
+            "step": [1 + (g - 1) % steps_per_epoch for g in global_steps],
+            "global_step": global_steps,
+            "loss": [loss0 - 0.01 * g for g in global_steps],
+            "time": [1.7e9 + g for g in global_steps],
+        },
+    )
+
+
 def epoch_end(epoch: int, **metrics: float) -> RawEvent:
     """An epoch event; metrics not given get plausible values derived from the epoch."""
     defaults = {

@@ -30,6 +30,7 @@ from tests.backend.api.helpers import (
     number,
     post_events,
     post_events_with_nan,
+    recovered_batches,
     running_run,
     started,
     status_running,
@@ -302,6 +303,45 @@ def test_a_resume_inside_one_batch_or_from_epoch_one_keeps_each_epoch_once(
     counts = epoch_counts(client, restarted_id)
     assert counts["batch_loss"] == Counter({1: 1, 2: 1})
     assert counts["test_acc"] == Counter({1: 1})
+
+
+def test_recovered_steps_fill_what_a_killed_attempt_never_sent_and_nothing_else(
+    client: TestClient,
+) -> None:
+    run_id = create_run(client)["id"]
+    worker = Worker(client, run_id)
+    # First attempt: epochs 1-2 checkpointed, but steps 5-6 and epoch 2 never arrived.
+    first = training(epochs=2, steps_per_epoch=3, loss0=9.0)
+    worker.ok(status_running(), *first[:5], first[5])  # started, steps 1-4 (4 = epoch 2)
+    worker.ok(batch(3, 1, 7, 9.0))  # ... and a step of epoch 3 that the resume trains again
+    # Second attempt: resumes after epoch 2 and resends the checkpoint's steps 1-6 (and a
+    # step 7, as a confused worker might) before training epoch 3.
+    reply = worker.ok(
+        status_running(),
+        started(start_epoch=3, epochs=3, steps_per_epoch=3),
+        recovered_batches(3, [1, 2, 3, 4, 5, 6, 7], loss0=4.0),
+        *training(epochs=3, steps_per_epoch=3, start_epoch=3, loss0=4.0)[1:],
+    )
+
+    assert reply["status"] == "running"
+    series = client.get(f"/api/runs/{run_id}/metrics?names=batch_loss").json()["series"]
+    values = Counter(p["step"] for p in series["batch_loss"])
+    assert values == Counter(range(1, 10))  # global steps 1..9, once each
+    by_step = {p["step"]: (p["epoch"], p["value"]) for p in series["batch_loss"]}
+    assert by_step[4] == (2, 9.0 - 0.04)  # arrived before the kill: kept as it was
+    assert by_step[5] == (2, 4.0 - 0.05)  # never arrived: recovered from the checkpoint
+    assert by_step[7] == (3, 4.0 - 0.07)  # epoch 3 is the new attempt's, not recovered
+
+
+def test_recovered_steps_sent_twice_are_stored_once(client: TestClient) -> None:
+    run_id = create_run(client)["id"]
+    worker = Worker(client, run_id)
+    worker.ok(status_running(), started(start_epoch=3, epochs=3, steps_per_epoch=2))
+    recovered = recovered_batches(2, [1, 2, 3, 4], loss0=4.0)
+    worker.ok(recovered, recovered)
+
+    series = client.get(f"/api/runs/{run_id}/metrics?names=batch_loss").json()["series"]
+    assert Counter(p["step"] for p in series["batch_loss"]) == Counter(range(1, 5))
 
 
 # ---- cancel --------------------------------------------------------------------------------

@@ -149,6 +149,12 @@ def test_resumed_run_repeats_the_uninterrupted_curve_exactly(tmp_path: Path) -> 
     assert second.resumed_from_epoch == 1
     assert [event["epoch"] for event in resumed.of("epoch")] == [2, 3]
     assert resumed.of("batch")[0]["global_step"] == TINY_STEPS + 1
+    # The checkpointed epoch's batch losses go out again, in case the crash took them.
+    [recovered] = resumed.of("recovered_batches")
+    sent_first = [e for e in crashed.of("batch") if e["epoch"] == 1]
+    assert recovered["global_step"] == [e["global_step"] for e in sent_first]
+    assert recovered["loss"] == [e["loss"] for e in sent_first]
+    assert resumed.events.index(recovered) == resumed.events.index(started) + 1
 
     assert second.status == "succeeded"
     assert [h["epoch"] for h in second.history] == [1.0, 2.0, 3.0]
