@@ -54,11 +54,14 @@ def stored_epochs(stack: Stack, run_id: int) -> dict[str, list[int]]:
     return {name: sorted(epochs) for name, epochs in found.items()}
 
 
-def repeated_steps(stack: Stack, run_id: int) -> list[int]:
+def step_faults(stack: Stack, run_id: int) -> tuple[list[int], list[int]]:
+    """The training steps stored more than once, and those missing (report_every is 1)."""
     with sqlite3.connect(stack.root / "runboard.db") as connection:
         query = "SELECT step FROM metric_point WHERE run_id = ? AND name = 'batch_loss'"
         steps = Counter(step for (step,) in connection.execute(query, (run_id,)))
-    return sorted(step for step, count in steps.items() if count > 1)
+    repeated = sorted(step for step, count in steps.items() if count > 1)
+    missing = sorted(set(range(1, CHAOS["epochs"] * STEPS + 1)) - set(steps))
+    return repeated, missing
 
 
 def all_final(api: Api, runs: list[int]) -> bool:
@@ -110,7 +113,8 @@ def test_ten_runs_survive_a_worker_killed_mid_step_mid_eval_and_mid_checkpoint_w
             expected = list(range(1, CHAOS["epochs"] + 1))
             for name in EPOCH_METRICS:
                 assert stored.get(name) == expected, f"run {run_id} {name}: {stored.get(name)}"
-            assert repeated_steps(stack, run_id) == [], f"run {run_id}: a step stored twice"
+            repeated, missing = step_faults(stack, run_id)
+            assert not repeated and not missing, f"run {run_id}: {repeated=} {missing=}"
             assert run["attempts"] == kills + 1, (run_id, run["attempts"], kills)
         else:
             assert run["status"] == "failed" and run["error"], run
