@@ -33,10 +33,11 @@ TRANSPORT_ALIASES.setdefault(SCHEME, "worker.broker:Transport")
 # shows it again: there is no visibility timeout as on Redis, and a worker killed between
 # taking a task and claiming its run (or one that takes SIGKILL while its claim waits for an
 # unreachable API) leaves a hidden message whose run stays `queued` for ever. The watchdog
-# cannot help: the run never ran. So each worker, when it starts, asks the API about every
-# hidden message's run: a run still queued, with no visible message of its own, is shown
-# again; the messages of finished or deleted runs are removed (Kombu keeps delivered ones);
-# those of running runs belong to live workers and stay. A message shown again while a live
+# cannot help: the run never ran. So each worker, when it starts and then every minute
+# (RUNBOARD_ORPHAN_SWEEP_S), asks the API about every hidden message's run: a run still
+# queued, with no visible message of its own, is shown again; the messages of finished or
+# deleted runs are removed (Kombu keeps delivered ones); those of running runs belong to
+# live workers and stay. A message shown again while a live
 # worker is a few milliseconds from claiming it is delivered twice, and the API's claim
 # fences the second delivery out, as it does any broker redelivery.
 

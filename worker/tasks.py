@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from typing import Any
@@ -17,6 +18,13 @@ from worker.job import api_url, run_job, shutdown_requested
 
 log = logging.getLogger("runboard.worker")
 API_WAIT_S = 120.0  # how long a starting worker waits for the API before it skips the sweep
+
+
+def orphan_sweep_interval_s() -> float:
+    """Seconds between sweeps for hidden tasks (RUNBOARD_ORPHAN_SWEEP_S, default 60): a task
+    hidden by a worker killed while others kept running waits at most this long."""
+    return max(float(os.environ.get("RUNBOARD_ORPHAN_SWEEP_S", "60")), 0.5)
+
 
 TRAIN_TASK = "runboard.train_run"
 
@@ -38,7 +46,8 @@ def _stop_training(**kwargs: Any) -> None:
 
 
 def _sweep_orphans(broker: str, api: str, wait_s: float = API_WAIT_S) -> None:
-    """Once the API answers, show again the tasks of killed workers (worker.broker)."""
+    """Once the API answers, show again the tasks of killed workers (worker.broker), then
+    again every orphan_sweep_interval_s() until the worker shuts down."""
     deadline = time.monotonic() + wait_s
     while True:
         try:
@@ -50,13 +59,20 @@ def _sweep_orphans(broker: str, api: str, wait_s: float = API_WAIT_S) -> None:
             log.warning("the API at %s did not answer: orphaned tasks not looked for", api)
             return
         time.sleep(1.0)
-    sweep = restore_orphans(broker, api, DEFAULT_QUEUE)
-    if sweep.restored or sweep.removed:
-        log.info(
-            "queued again the runs of killed workers: %s; removed %d delivered tasks",
-            sweep.restored or "none",
-            sweep.removed,
-        )
+    interval = orphan_sweep_interval_s()
+    while not shutdown_requested.is_set():
+        try:
+            sweep = restore_orphans(broker, api, DEFAULT_QUEUE)
+        except Exception:  # a locked broker file, say: the next sweep tries again
+            log.exception("looking for orphaned tasks failed")
+        else:
+            if sweep.restored or sweep.removed:
+                log.info(
+                    "queued again the runs of killed workers: %s; removed %d delivered tasks",
+                    sweep.restored or "none",
+                    sweep.removed,
+                )
+        shutdown_requested.wait(interval)
 
 
 @worker_ready.connect  # type: ignore[untyped-decorator]
