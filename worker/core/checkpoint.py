@@ -1,7 +1,8 @@
 """Epoch checkpoints: written atomically, the previous one kept as a fallback.
 
-A checkpoint holds the model, the optimiser, every RNG state, the finished epoch and the
-metric history, so that a resumed run continues exactly where the last epoch ended.
+A checkpoint holds the model, the optimiser, every RNG state, the finished epoch, the
+metric history and the reported batch losses (core/steplog.py), so that a resumed run
+continues exactly where the last epoch ended and can resend what a crash kept from the API.
 
 A write goes to a temporary file first (`.checkpoint.pt.<pid>.tmp`, flushed and fsynced),
 then the current checkpoint becomes the previous one and the temporary file the current
@@ -27,6 +28,20 @@ log = logging.getLogger("runboard.worker")
 CHECKPOINT = "checkpoint.pt"
 PREVIOUS = "checkpoint.prev.pt"
 TEMPORARY_GLOB = f".{CHECKPOINT}.*.tmp"
+
+
+# Fields that may change between attempts without invalidating a checkpoint: more epochs
+# continue training, the others only change how progress is reported.
+RESUME_FREE_FIELDS = {"epochs", "report_every", "loader_workers"}
+
+
+def continues(saved: dict[str, Any], config: dict[str, Any]) -> bool:
+    """Whether a checkpoint continues this run config (as JSON): the same run, and no
+    further than its epochs."""
+    if saved["epoch"] > config["epochs"]:
+        return False
+    fixed = (name for name in config if name not in RESUME_FREE_FIELDS)
+    return all(saved["config"].get(name) == config[name] for name in fixed)
 
 
 def rng_states() -> dict[str, Any]:

@@ -137,20 +137,6 @@ def coarse_confusion(matrix: torch.Tensor, fine_to_coarse: tuple[int, ...]) -> t
     return torch.zeros(count, count, dtype=matrix.dtype).index_add_(1, groups, rows)
 
 
-# Fields that may change between attempts without invalidating a checkpoint: more epochs
-# continue training, the others only change how progress is reported.
-_RESUME_FREE_FIELDS = {"epochs", "report_every", "loader_workers"}
-
-
-def _resumable(saved: dict[str, Any], config: RunConfig) -> bool:
-    """Whether a checkpoint continues this config: same run, no further than its epochs."""
-    if saved["epoch"] > config.epochs:
-        return False
-    current = config.model_dump(mode="json")
-    fixed = (name for name in current if name not in _RESUME_FREE_FIELDS)
-    return all(saved["config"].get(name) == current[name] for name in fixed)
-
-
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -187,7 +173,7 @@ def train(
     if checkpoint_dir is not None:
         checkpoint.remove_partial_writes(checkpoint_dir)  # left by an attempt killed mid-write
         saved = checkpoint.load_checkpoint(checkpoint_dir)
-    if saved is not None and _resumable(saved, config):
+    if saved is not None and checkpoint.continues(saved, config.model_dump(mode="json")):
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         checkpoint.restore_rng_states(saved["rng"])
