@@ -22,19 +22,13 @@ the body, over `requests` requests after WARMUP untimed ones.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import os
 import platform
 import random
-import socket
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
-from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -44,6 +38,7 @@ import httpx
 from sqlalchemy import Engine, func, insert, select, text
 from sqlmodel import col
 
+from backend.app.bench_server import cpu_seconds, serving
 from backend.app.core.db import make_engine, migrate
 from backend.app.models import MetricPoint, Run
 from worker.errors import InvalidInputError, UserError
@@ -151,55 +146,6 @@ def populate(engine: Engine, scale: Scale, seed: int = 0) -> list[int]:
     return ids
 
 
-def _cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of a process so far (Linux); None where /proc is missing."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-@contextlib.contextmanager
-def serving(
-    database_url: str, settings: Mapping[str, str | None] | None = None
-) -> Iterator[tuple[str, int]]:
-    """`runboard serve --no-worker` in its own process on a free port; yields its base URL
-    and pid. `settings` adds RUNBOARD_* variables to its environment (None removes one)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    # No local worker, and by default a broker of its own: runs must not reach real workers.
-    env = {**os.environ, "RUNBOARD_DATABASE_URL": database_url, "RUNBOARD_BROKER_URL": "memory://"}
-    for name, value in (settings or {}).items():
-        if value is None:
-            env.pop(name, None)
-        else:
-            env[name] = value
-    command = [sys.executable, "-m", "worker.cli.main", "serve", "--no-worker", "--port", str(port)]
-    command += ["--host", "127.0.0.1"]
-    with tempfile.TemporaryFile() as log:
-        server = subprocess.Popen(command, env=env, stdout=log, stderr=log)
-        base, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 60
-        try:
-            while True:
-                with contextlib.suppress(httpx.TransportError):
-                    if httpx.get(f"{base}/api/health", timeout=2).status_code == 200:
-                        break
-                if server.poll() is not None or time.monotonic() > deadline:
-                    log.seek(0)
-                    raise UserError(f"the server did not start:\n{log.read().decode()[-3000:]}")
-                time.sleep(0.2)
-            yield base, server.pid
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
-
-
 def measure_reads(client: httpx.Client, ids: list[int], scale: Scale, n: int) -> dict[str, Any]:
     """Median and p95 ms of list, metrics and compare, taking turns; WARMUP untimed each."""
     rng = random.Random(1)
@@ -263,10 +209,10 @@ def measure_ingest(client: httpx.Client, engine: Engine, scale: Scale, pid: int)
         event = _batches_event(len(bodies) + 3, steps, now)
         bodies.append(json.dumps({"events": [event]}).encode())
     headers["Content-Type"] = "application/json"
-    cpu_before, clock = _cpu_seconds(pid), time.perf_counter()
+    cpu_before, clock = cpu_seconds(pid), time.perf_counter()
     for body in bodies:
         client.post(url, content=body, headers=headers).raise_for_status()
-    seconds, cpu_after = time.perf_counter() - clock, _cpu_seconds(pid)
+    seconds, cpu_after = time.perf_counter() - clock, cpu_seconds(pid)
     cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
     with engine.connect() as connection:
         count = select(func.count()).where(col(MetricPoint.run_id) == run_id)

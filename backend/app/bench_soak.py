@@ -32,7 +32,7 @@ import httpx
 from sqlalchemy import select
 from sqlmodel import col
 
-from backend.app.bench import serving
+from backend.app.bench_server import serving
 from backend.app.core.db import make_engine
 from backend.app.models import Run
 from worker.errors import InvalidInputError
