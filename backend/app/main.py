@@ -14,6 +14,7 @@ from sqlmodel import Session
 
 from backend.app import crud
 from backend.app.api.routes import groups, health, ingest, metrics, presets, runs, stream
+from backend.app.body_limit import RunboardAPI
 from backend.app.core.bus import EventBus
 from backend.app.core.config import Settings, get_settings
 from backend.app.core.db import make_engine, migrate
@@ -96,7 +97,7 @@ def default_dispatcher(settings: Settings) -> Dispatcher:
 
 def create_app(settings: Settings | None = None, dispatcher: Dispatcher | None = None) -> FastAPI:
     settings = settings or get_settings()
-    app = FastAPI(
+    app = RunboardAPI(
         title="runboard",
         summary="Launch, watch and compare CIFAR-100 homework training runs.",
         version="0.1.0",

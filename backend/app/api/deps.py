@@ -99,10 +99,7 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     json = {"application/json": {"schema": ErrorMessage.model_json_schema()}}
     responses: dict[int | str, dict[str, Any]] = {}
     for code in codes:
-        content = dict(json)
-        if code == 413:  # Starlette answers a too-large Content-Length in plain text
-            content["text/plain"] = {"schema": {"type": "string"}}
-        responses[code] = {"description": _ERRORS[code], "content": content}
+        responses[code] = {"description": _ERRORS[code], "content": dict(json)}
     return responses
 
 

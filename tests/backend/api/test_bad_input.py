@@ -160,7 +160,13 @@ def test_a_body_larger_than_max_body_bytes_gets_413(make_client: MakeClient) -> 
     run, worker = running_run(client)
     big = "x" * 3000
 
-    refused(client, "POST", "/api/runs", 413, json={"preset": "2", "notes": big})
+    response = refused(client, "POST", "/api/runs", 413, json={"preset": "2", "notes": big})
+    assert "content-length" in {name.lower() for name in response.request.headers}
+    # JSON like every other error, though Starlette answers a long Content-Length itself.
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {
+        "detail": "request body larger than 2048 bytes (RUNBOARD_MAX_BODY_BYTES)"
+    }
     refused(client, "PATCH", f"/api/runs/{run}", 413, json={"notes": big})
     refused(client, "POST", "/api/groups", 413, json={"name": big, "runs": [{"preset": "2"}]})
     events = number([batch(1, i, i, 1.0) for i in range(1, 40)], first_seq=worker.seq + 1)
