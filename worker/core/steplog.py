@@ -27,7 +27,7 @@ class StepLog:
         if columns and all(isinstance(columns.get(name), list) for name in COLUMNS):
             lengths = {len(columns[name]) for name in COLUMNS}
             if len(lengths) == 1:  # anything else is not ours: start empty, lose nothing new
-                self.columns = {name: list(columns[name]) for name in COLUMNS}
+                self.columns = {name: columns[name] for name in COLUMNS}  # fresh from load
 
     def __len__(self) -> int:
         return len(self.columns["step"])
@@ -38,8 +38,9 @@ class StepLog:
             self.columns[name].append(value)
 
     def state(self) -> dict[str, list[Any]]:
-        """What the checkpoint stores: plain lists (loadable with weights_only=True)."""
-        return {name: list(values) for name, values in self.columns.items()}
+        """What the checkpoint stores: plain lists (loadable with weights_only=True). Not a
+        copy: torch.save serializes them before training appends to them again."""
+        return self.columns
 
     def recovered_events(self, chunk: int = CHUNK) -> Iterator[RecoveredBatchesEvent]:
         for start in range(0, len(self), chunk):
