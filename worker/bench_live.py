@@ -106,13 +106,10 @@ def _train_reported(
     reporter = Reporter(url, run["id"], token, claimed["next_seq"], attempt=claimed["attempt"])
     reporter.start()
 
-    def forward(event: Any) -> None:
-        reporter.emit(event["kind"], {k: v for k, v in event.items() if k != "kind"})
-
-    result = train(config, on_event=forward, should_stop=reporter.should_stop)
+    result = train(config, on_event=reporter.emit, should_stop=reporter.should_stop)
     reporter.close()
     watcher.done.wait(60)
-    return statistics.mean(h["images_per_second"] for h in result.history)
+    return statistics.mean(h["images_per_second"] or 0.0 for h in result.history)
 
 
 def _token(database_url: str, run_id: int) -> str:
@@ -152,7 +149,9 @@ def run_worker_bench(args: argparse.Namespace) -> int:
             on: list[float] = []
             watchers: list[StreamWatcher] = []
             for round_index in range(args.rounds):
-                off.append(statistics.mean(h["images_per_second"] for h in train(config).history))
+                off.append(
+                    statistics.mean(h["images_per_second"] or 0.0 for h in train(config).history)
+                )
                 on.append(_train_reported(url, database_url, config, watchers))
                 print(f"round {round_index + 1}: off {off[-1]:.0f} img/s, on {on[-1]:.0f} img/s")
             latencies = [(n, (r - e) * 1000) for w in watchers for n, e, r in w.arrivals]

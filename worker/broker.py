@@ -18,7 +18,7 @@ import sqlalchemy.exc
 from kombu.transport import TRANSPORT_ALIASES
 from kombu.transport.sqlalchemy import Transport as SqlAlchemyTransport
 
-SCHEME = "runboard-sqla"  # broker URLs look like runboard-sqla+sqlite:////abs/path
+from worker.schema.broker import EMBEDDED_SCHEME as SCHEME  # runboard-sqla+sqlite:////path
 
 
 class Transport(SqlAlchemyTransport):

@@ -12,25 +12,23 @@ from pathlib import Path
 
 from celery import Celery
 
-from worker import broker  # registers the embedded broker's URL scheme
-
-DEFAULT_QUEUE = "runboard"
+from worker import broker  # noqa: F401  (registers the embedded broker's URL scheme)
+from worker.schema.broker import DEFAULT_BROKER_DB, TRAIN_QUEUE
+from worker.schema.broker import broker_url as resolve_broker_url
 
 
 def broker_url() -> str:
     configured = os.environ.get("RUNBOARD_BROKER_URL")
-    if configured:
-        return configured
-    path = Path(os.environ.get("RUNBOARD_BROKER_DB", "./var/broker.sqlite")).resolve()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return f"{broker.SCHEME}+sqlite:///{path}"
+    return resolve_broker_url(
+        configured, Path(os.environ.get("RUNBOARD_BROKER_DB", DEFAULT_BROKER_DB))
+    )
 
 
 def make_celery(url: str | None = None) -> Celery:
     url = url or broker_url()
     app = Celery("runboard", broker=url, include=["worker.tasks"])
     app.conf.update(
-        task_default_queue=DEFAULT_QUEUE,
+        task_default_queue=TRAIN_QUEUE,
         task_acks_late=True,  # a task is acknowledged only when it has finished...
         task_reject_on_worker_lost=True,  # ...and requeued if its worker process dies
         worker_prefetch_multiplier=1,  # a worker holds one run at a time, no more

@@ -19,7 +19,7 @@ import httpx
 
 from worker.errors import UserError
 from worker.reporter import Reporter
-from worker.schema.events import Event
+from worker.schema.events import Failed, Finished, Released, TrainerEvent
 from worker.schema.runconfig import ConfigError, validate_config
 
 log = logging.getLogger("runboard.worker")
@@ -45,7 +45,7 @@ def worker_host() -> str:
 shutdown_requested = threading.Event()
 
 
-class Released(Exception):
+class ShutdownRelease(Exception):
     """The run was handed back to the queue because the worker is shutting down."""
 
 
@@ -100,14 +100,14 @@ def run_job(run_id: int, config: dict[str, Any], token: str) -> str:
     status = "failed"
     try:
         status = _train(run_id, config, reporter)
-    except Released:
-        reporter.emit("released", {})
+    except ShutdownRelease:
+        reporter.emit(Released())
         status = "released"
     except UserError as exc:  # bad data dir, missing weights, no such GPU: say what to do
-        reporter.emit("failed", {"error": str(exc)[:MAX_ERROR], "traceback": None})
+        reporter.emit(Failed(error=str(exc)[:MAX_ERROR], user_error=True))
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR]
-        reporter.emit("failed", {"error": error, "traceback": traceback.format_exc()[-MAX_TRACE:]})
+        reporter.emit(Failed(error=error, traceback=traceback.format_exc()[-MAX_TRACE:]))
     finally:
         delivered = reporter.close()
         if not delivered:
@@ -122,11 +122,10 @@ def _train(run_id: int, config_data: dict[str, Any], reporter: Reporter) -> str:
         raise UserError(f"the stored config is invalid: {exc}") from None
     from worker.core.trainer import train  # torch loads here, in the worker only
 
-    def forward(event: Event) -> None:
-        if event["kind"] == "finished" and shutdown_requested.is_set():
-            raise Released  # stopped for the shutdown, not by the user: not finished
-        body = {key: value for key, value in event.items() if key != "kind"}
-        reporter.emit(event["kind"], body)
+    def forward(event: TrainerEvent) -> None:
+        if isinstance(event, Finished) and shutdown_requested.is_set():
+            raise ShutdownRelease  # stopped for the shutdown, not by the user: not finished
+        reporter.emit(event)
 
     def should_stop() -> bool:
         return reporter.should_stop() or shutdown_requested.is_set()

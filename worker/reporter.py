@@ -17,6 +17,16 @@ from typing import Any
 
 import httpx
 
+from worker.schema.events import (
+    STEP_COLUMNS,
+    Batch,
+    EventData,
+    EventKind,
+    Heartbeat,
+    Steps,
+    envelope,
+)
+
 log = logging.getLogger("runboard.worker")
 
 MAX_BATCH = 1000  # events per POST
@@ -29,7 +39,8 @@ HEARTBEAT_INTERVAL_S = 5.0
 MAX_BACKOFF_S = 10.0
 
 
-STEP_KINDS = ("batches", "recovered_batches")  # events whose data holds columns of steps
+# Events whose data holds columns of steps (worker.schema.events.Steps).
+STEP_KINDS = (EventKind.batches, EventKind.recovered_batches)
 
 
 class RunRejected(RuntimeError):
@@ -60,34 +71,40 @@ class Reporter:
 
     # ---- called by the training thread ------------------------------------------------
 
-    def emit(self, kind: str, data: dict[str, Any]) -> None:
+    def emit(self, data: EventData) -> None:
         with self._lock:
             now = time.time()
-            if kind == "batch" and self._append_to_columns(data, now):
-                return
-            if kind == "batch":  # batch losses travel as columns: one event, many steps
-                kind = "batches"
-                data = {key: [data[key]] for key in ("epoch", "step", "global_step", "loss")}
-                data["time"] = [now]
-            event = {"seq": self.next_seq, "time": now, "kind": kind, "data": data}
+            if isinstance(data, Batch):
+                if self._append_to_columns(data, now):
+                    return
+                # Batch losses travel as columns: one event, many steps.
+                data = Steps(
+                    epoch=[data.epoch],
+                    step=[data.step],
+                    global_step=[data.global_step],
+                    loss=[data.loss],
+                    time=[now],
+                )
+            event = envelope(self.next_seq, now, data)
             self.next_seq += 1
             self._buffer.append(event)
             if len(self._buffer) >= MAX_BATCH:
                 self._lock.notify()
 
-    def _append_to_columns(self, data: dict[str, Any], now: float) -> bool:
+    def _append_to_columns(self, data: Batch, now: float) -> bool:
         """Add a step to the newest `batches` event unless it is being sent already."""
         if not self._buffer:
             return False
         last = self._buffer[-1]
-        if last["kind"] != "batches" or last["seq"] <= self._in_flight_through:
+        if last["kind"] != EventKind.batches or last["seq"] <= self._in_flight_through:
             return False
         columns = last["data"]
         if len(columns["loss"]) >= MAX_STEPS_PER_EVENT:
             return False
-        for key in ("epoch", "step", "global_step", "loss"):
-            columns[key].append(data[key])
-        columns["time"].append(now)
+        for name, value in zip(
+            STEP_COLUMNS, (data.epoch, data.step, data.global_step, data.loss, now), strict=True
+        ):
+            columns[name].append(value)
         return True
 
     def should_stop(self) -> bool:
@@ -122,9 +139,8 @@ class Reporter:
                     and not self._closing
                     and (time.monotonic() - last_contact >= HEARTBEAT_INTERVAL_S)
                 ):
-                    event = {"seq": self.next_seq, "time": time.time(), "kind": "heartbeat"}
+                    self._buffer.append(envelope(self.next_seq, time.time(), Heartbeat()))
                     self.next_seq += 1
-                    self._buffer.append({**event, "data": {}})
                 batch = self._next_batch()
                 if not batch and self._closing:
                     return

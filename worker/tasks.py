@@ -13,8 +13,9 @@ from celery.exceptions import Reject
 from celery.signals import worker_ready, worker_shutting_down
 
 from worker.broker import restore_orphans
-from worker.celery_app import DEFAULT_QUEUE, celery_app
+from worker.celery_app import celery_app
 from worker.job import api_url, run_job, shutdown_requested
+from worker.schema.broker import TRAIN_QUEUE, TRAIN_TASK
 
 log = logging.getLogger("runboard.worker")
 API_WAIT_S = 120.0  # how long a starting worker waits for the API before it skips the sweep
@@ -24,9 +25,6 @@ def orphan_sweep_interval_s() -> float:
     """Seconds between sweeps for hidden tasks (RUNBOARD_ORPHAN_SWEEP_S, default 60): a task
     hidden by a worker killed while others kept running waits at most this long."""
     return max(float(os.environ.get("RUNBOARD_ORPHAN_SWEEP_S", "60")), 0.5)
-
-
-TRAIN_TASK = "runboard.train_run"
 
 
 @celery_app.task(name=TRAIN_TASK)  # type: ignore[untyped-decorator]
@@ -62,7 +60,7 @@ def _sweep_orphans(broker: str, api: str, wait_s: float = API_WAIT_S) -> None:
     interval = orphan_sweep_interval_s()
     while not shutdown_requested.is_set():
         try:
-            sweep = restore_orphans(broker, api, DEFAULT_QUEUE)
+            sweep = restore_orphans(broker, api, TRAIN_QUEUE)
         except Exception:  # a locked broker file, say: the next sweep tries again
             log.exception("looking for orphaned tasks failed")
         else:

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-TRAIN_TASK = "runboard.train_run"  # worker/tasks.py registers it under this name
-TRAIN_QUEUE = "runboard"
+from worker.schema.broker import TRAIN_QUEUE, TRAIN_TASK, publisher_url
 
 
 class Dispatcher(Protocol):
@@ -23,7 +22,7 @@ class CeleryDispatcher:
     def __init__(self, broker_url: str) -> None:
         from celery import Celery
 
-        self.celery = Celery("runboard-api", broker=broker_url)
+        self.celery = Celery("runboard-api", broker=publisher_url(broker_url))
         self.celery.conf.update(broker_connection_retry_on_startup=True, task_ignore_result=True)
 
     def enqueue(self, run_id: int, config: dict[str, Any], ingest_token: str) -> None:

@@ -20,6 +20,7 @@ from backend.app.core.config import Settings, get_settings
 from backend.app.core.db import make_engine, migrate
 from backend.app.dispatch import CeleryDispatcher, Dispatcher
 from backend.app.frontend import mount_frontend
+from worker.schema.broker import broker_url
 from worker.schema.presets import UnknownPresetError
 from worker.schema.runconfig import ConfigError
 
@@ -90,9 +91,7 @@ def _add_error_handlers(app: FastAPI) -> None:
 
 
 def default_dispatcher(settings: Settings) -> Dispatcher:
-    from worker.celery_app import broker_url  # torch-free: only the broker's address
-
-    return CeleryDispatcher(settings.broker_url or broker_url())
+    return CeleryDispatcher(broker_url(settings.broker_url, settings.broker_db))
 
 
 def create_app(settings: Settings | None = None, dispatcher: Dispatcher | None = None) -> FastAPI:

@@ -5,7 +5,6 @@ Times are timezone-aware UTC (SQLModel stores them as UTC on SQLite and PostgreS
 
 from __future__ import annotations
 
-import enum
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,21 +12,12 @@ from pydantic import ConfigDict, field_validator
 from sqlalchemy import JSON, BigInteger, Column, Index, Integer, Text
 from sqlmodel import Field, SQLModel
 
+from worker.schema.status import RunStatus
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
-
-class RunStatus(enum.StrEnum):
-    queued = "queued"
-    running = "running"
-    succeeded = "succeeded"
-    failed = "failed"
-    cancelled = "cancelled"
-
-
-ACTIVE = (RunStatus.queued, RunStatus.running)
-FINISHED = (RunStatus.succeeded, RunStatus.failed, RunStatus.cancelled)
 
 MAX_TAGS = 32
 MAX_TAG_LENGTH = 64
@@ -199,18 +189,6 @@ class RunPublic(RunBase):
     images_per_second: float | None
     parameters: int | None
     attempts: int
-
-
-class ClaimRequest(SQLModel):
-    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
-
-    worker_host: str = Field(min_length=1, max_length=255)
-
-
-class ClaimReply(SQLModel):
-    next_seq: int
-    attempt: int
-    cancel_requested: bool
 
 
 class RunDetail(RunPublic):

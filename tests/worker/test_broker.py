@@ -20,9 +20,10 @@ pytestmark = pytest.mark.slow
 TAKE_AND_DIE = """
 import os, signal
 from kombu import Connection
-from worker.celery_app import DEFAULT_QUEUE, broker_url
+from worker.celery_app import broker_url
+from worker.schema.broker import TRAIN_QUEUE
 with Connection(broker_url()) as connection:
-    message = connection.SimpleQueue(DEFAULT_QUEUE).get(timeout=60)
+    message = connection.SimpleQueue(TRAIN_QUEUE).get(timeout=60)
     print("took", message.headers["task"], flush=True)
     os.kill(os.getpid(), signal.SIGKILL)
 """

@@ -23,6 +23,7 @@ from tests.backend.live import (
 )
 from worker.job import claim
 from worker.reporter import Reporter
+from worker.schema.events import Batch
 
 
 @pytest.fixture
@@ -52,7 +53,7 @@ def test_every_batch_loss_arrives_once_in_order_folded_into_few_events(
     run_id, reporter = _claimed_reporter(server.url, database_url)
     reporter.start()
     for step in range(1, 2001):
-        reporter.emit("batch", _batch(step))
+        reporter.emit(Batch(**_batch(step)))
     assert reporter.close(60)
     series = httpx.get(f"{server.url}/api/runs/{run_id}/metrics").json()["series"]
     steps = [point["step"] for point in series["batch_loss"]]
@@ -99,10 +100,10 @@ def test_events_emitted_while_the_api_is_down_are_delivered_after_it_returns(
     with _serve_on(port, database_url, tmp_path / "one") as url:
         run_id, reporter = _claimed_reporter(url, database_url)
         reporter.start()
-        reporter.emit("batch", _batch(1))
+        reporter.emit(Batch(**_batch(1)))
         time.sleep(1.0)
     for step in range(2, 51):  # the API is down: these wait in the buffer
-        reporter.emit("batch", _batch(step))
+        reporter.emit(Batch(**_batch(step)))
     time.sleep(1.5)  # the reporter retries meanwhile
     with _serve_on(port, database_url, tmp_path / "two") as url:
         assert reporter.close(120)
@@ -119,10 +120,10 @@ def test_steps_piled_up_past_the_body_limit_during_an_outage_arrive_in_several_p
     with _serve_on(port, database_url, tmp_path / "one") as url:
         run_id, reporter = _claimed_reporter(url, database_url)
         reporter.start()
-        reporter.emit("batch", _batch(1))
+        reporter.emit(Batch(**_batch(1)))
         time.sleep(1.0)
     for step in range(2, steps + 1):  # the API is down: these wait in the buffer
-        reporter.emit("batch", {**_batch(step), "epoch": 1 + step // 400})
+        reporter.emit(Batch(**{**_batch(step), "epoch": 1 + step // 400}))
     with _serve_on(port, database_url, tmp_path / "two"):
         assert reporter.close(120), "the buffered steps were not all delivered"
         assert reporter.rejected is None
@@ -161,7 +162,7 @@ def test_an_older_attempt_is_fenced_out_once_another_worker_claims_the_run(
         newer = claim(server.url, run_id, token, client)
     assert newer["attempt"] == 2
     old.start()
-    old.emit("batch", _batch(1))
+    old.emit(Batch(**_batch(1)))
     old.close(30)
     assert old.should_stop() and old.rejected is not None and "superseded" in old.rejected
     series = httpx.get(f"{server.url}/api/runs/{run_id}/metrics").json()["series"]

@@ -13,7 +13,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from worker.schema.events import Event
+from worker.schema.events import Batch, Epoch, Finished, Started, TrainerEvent
 from worker.schema.presets import get_preset
 from worker.schema.runconfig import RunConfig, parse_assignment, validate_config
 
@@ -55,26 +55,26 @@ class ConsoleReporter:
         self.steps = 0
         self.done = 0
 
-    def __call__(self, event: Event) -> None:
-        if event["kind"] == "started":
-            self.steps = event["steps_per_epoch"]
+    def __call__(self, event: TrainerEvent) -> None:
+        if isinstance(event, Started):
+            self.steps = event.steps_per_epoch
             print(
-                f"training on {event['dataset']} ({event['train_size']:,} train / "
-                f"{event['test_size']:,} test images), {event['parameters']:,} parameters, "
-                f"{event['device_name']}, {event['precision']}"
+                f"training on {event.dataset} ({event.train_size or 0:,} train / "
+                f"{event.test_size or 0:,} test images), {event.parameters:,} parameters, "
+                f"{event.device_name}, {event.precision}"
             )
-            if event["start_epoch"] > 1:
-                print(f"resuming from the checkpoint after epoch {event['start_epoch'] - 1}")
-        elif event["kind"] == "batch":
+            if event.start_epoch > 1:
+                print(f"resuming from the checkpoint after epoch {event.start_epoch - 1}")
+        elif isinstance(event, Batch):
             if self.bar is None and not self.quiet:
-                self.bar = tqdm(total=self.steps, desc=f"epoch {event['epoch']}", leave=False)
+                self.bar = tqdm(total=self.steps, desc=f"epoch {event.epoch}", leave=False)
             if self.bar is not None:
-                self.bar.update(event["step"] - self.bar.n)
-                self.bar.set_postfix(loss=f"{event['loss']:.3f}")
-        elif event["kind"] == "epoch":
+                self.bar.update(event.step - self.bar.n)
+                self.bar.set_postfix(loss=f"{event.loss:.3f}")
+        elif isinstance(event, Epoch):
             self._close_bar()
-            tqdm.write(epoch_line(event["epoch"], self.steps, event["metrics"]))
-        elif event["kind"] == "finished":
+            tqdm.write(epoch_line(event.epoch, self.steps, event.metrics))
+        elif isinstance(event, Finished):
             self._close_bar()
 
     def _close_bar(self) -> None:
@@ -108,7 +108,7 @@ def run_training(args: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGINT, previous)
     result_path = out / "result.json"
-    result_path.write_text(json.dumps({"preset": args.preset, **result.to_dict()}, indent=1))
+    result_path.write_text(json.dumps({"preset": args.preset, **result.model_dump()}, indent=1))
     best = f"{result.best_test_acc:.2%}" if result.best_test_acc is not None else "-"
     print(
         f"{result.status}: {result.epochs_completed}/{config.epochs} epochs, best test accuracy "

@@ -13,9 +13,9 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from worker.schema.events import RecoveredBatchesEvent
+from worker.schema.events import STEP_COLUMNS, RecoveredSteps
 
-COLUMNS = ("epoch", "step", "global_step", "loss", "time")
+COLUMNS = STEP_COLUMNS
 CHUNK = 10_000  # steps per recovered event: well under the API's body and column limits
 
 
@@ -42,14 +42,7 @@ class StepLog:
         copy: torch.save serializes them before training appends to them again."""
         return self.columns
 
-    def recovered_events(self, chunk: int = CHUNK) -> Iterator[RecoveredBatchesEvent]:
+    def recovered_events(self, chunk: int = CHUNK) -> Iterator[RecoveredSteps]:
         for start in range(0, len(self), chunk):
             part = {name: values[start : start + chunk] for name, values in self.columns.items()}
-            yield {
-                "kind": "recovered_batches",
-                "epoch": part["epoch"],
-                "step": part["step"],
-                "global_step": part["global_step"],
-                "loss": part["loss"],
-                "time": part["time"],
-            }
+            yield RecoveredSteps(**part)

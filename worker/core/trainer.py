@@ -1,4 +1,4 @@
-"""Train one run: `train(config, on_event, should_stop) -> TrainResult`.
+"""Train one run: `train(config, on_event, should_stop) -> RunResult`.
 
 The story: pick the device and precision, load the data onto it, build the model, resume
 from the last epoch checkpoint if there is one, then for each epoch train, evaluate on the
@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -24,10 +24,10 @@ from worker.core.data import DataSet, load_dataset
 from worker.core.models import NUM_CLASSES, build_model, count_parameters
 from worker.core.pipelines import Batches, make_batches, memory_format
 from worker.core.steplog import StepLog
-from worker.schema.events import Event
+from worker.schema.events import Batch, Epoch, Finished, RunResult, Started, TrainerEvent
 from worker.schema.runconfig import RunConfig
 
-EventSink = Callable[[Event], None]
+EventSink = Callable[[TrainerEvent], None]
 StopCheck = Callable[[], bool]
 
 
@@ -40,34 +40,6 @@ class EpochStats:
     seen: int = 0
     steps: int = 0
     stopped: bool = False
-
-
-@dataclass
-class TrainResult:
-    status: Literal["succeeded", "cancelled"]
-    config: dict[str, Any]
-    dataset: str
-    epochs_completed: int
-    history: list[dict[str, float]]  # one dict of EPOCH_METRICS (+ "epoch") per epoch
-    final_test_acc: float | None
-    best_test_acc: float | None
-    final_train_loss: float | None
-    final_test_loss: float | None
-    total_seconds: float
-    parameters: int
-    device: str
-    device_name: str
-    precision: str
-    versions: dict[str, str]
-    classes: list[str]
-    coarse_classes: list[str]
-    per_class_accuracy: list[float] = field(default_factory=list)  # fine classes, 0..1
-    confusion: list[list[int]] = field(default_factory=list)  # (100, 100): [true][predicted]
-    confusion_coarse: list[list[int]] = field(default_factory=list)  # (20, 20)
-    resumed_from_epoch: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def train_epoch(
@@ -148,7 +120,7 @@ def train(
     should_stop: StopCheck | None = None,
     checkpoint_dir: Path | None = None,
     data: DataSet | None = None,
-) -> TrainResult:
+) -> RunResult:
     emit: EventSink = on_event or (lambda event: None)
     device = runtime.resolve_device(config.device)
     precision = runtime.resolve_precision(config.precision, device)
@@ -183,19 +155,18 @@ def train(
         step_log = StepLog(saved.get("reported_steps"))  # absent in older checkpoints
 
     emit(
-        {
-            "kind": "started",
-            "start_epoch": start_epoch,
-            "epochs": config.epochs,
-            "steps_per_epoch": len(train_batches),
-            "device": str(device),
-            "device_name": runtime.device_name(device),
-            "precision": f"{precision.name} ({precision.reason})",
-            "parameters": count_parameters(model),
-            "dataset": data.name,
-            "train_size": len(data.train),
-            "test_size": len(data.test),
-        }
+        Started(
+            start_epoch=start_epoch,
+            epochs=config.epochs,
+            steps_per_epoch=len(train_batches),
+            device=str(device),
+            device_name=runtime.device_name(device),
+            precision=f"{precision.name} ({precision.reason})",
+            parameters=count_parameters(model),
+            dataset=data.name,
+            train_size=len(data.train),
+            test_size=len(data.test),
+        )
     )
     for recovered in step_log.recovered_events():  # those a killed attempt may not have sent
         emit(recovered)
@@ -207,15 +178,7 @@ def train(
             if step % config.report_every == 0 or step == steps:
                 global_step, value = (epoch - 1) * steps + step, loss.item()
                 step_log.record(epoch, step, global_step, value)
-                emit(
-                    {
-                        "kind": "batch",
-                        "epoch": epoch,
-                        "step": step,
-                        "global_step": global_step,
-                        "loss": value,
-                    }
-                )
+                emit(Batch(epoch=epoch, step=step, global_step=global_step, loss=value))
 
         return on_step
 
@@ -244,13 +207,7 @@ def train(
             "lr": float(optimizer.param_groups[0]["lr"]),
         }
         history.append(metrics)
-        emit(
-            {
-                "kind": "epoch",
-                "epoch": epoch,
-                "metrics": {k: v for k, v in metrics.items() if k != "epoch"},
-            }
-        )
+        emit(Epoch(epoch=epoch, metrics={k: v for k, v in metrics.items() if k != "epoch"}))
         if checkpoint_dir is not None:
             checkpoint.save_checkpoint(
                 checkpoint_dir,
@@ -267,7 +224,7 @@ def train(
                 },
             )
 
-    result = TrainResult(
+    result = RunResult(
         status=status,
         config=config.model_dump(mode="json"),
         dataset=data.name,
@@ -292,5 +249,5 @@ def train(
         result.per_class_accuracy = per_class.tolist()
         result.confusion = confusion.tolist()
         result.confusion_coarse = coarse_confusion(confusion, data.fine_to_coarse).tolist()
-    emit({"kind": "finished", "status": status, "result": result.to_dict()})
+    emit(Finished(status=status, result=result))
     return result

@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from worker.schema.broker import DEFAULT_BROKER_DB
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RUNBOARD_", extra="ignore")
@@ -19,8 +21,9 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535)
     api_token: str | None = Field(None, description="when set, mutating routes need this bearer")
     broker_url: str | None = Field(
-        None, description="redis://... to scale out; default a SQLite broker under ./var"
+        None, description="redis://... to scale out; default the SQLite file broker_db"
     )
+    broker_db: Path = Field(DEFAULT_BROKER_DB, description="the embedded broker's SQLite file")
     max_attempts: int = Field(3, ge=1, le=100, description="claims before a lost run stays failed")
     heartbeat_timeout_s: float = Field(120.0, gt=0, description="silence before 'worker lost'")
     heartbeat_check_s: float = Field(5.0, gt=0, description="how often runs are checked for it")

@@ -17,9 +17,12 @@ from backend.app.crud.errors import Conflict
 from backend.app.crud.points import EPOCH, NAME, Point, make_point, store_points
 from backend.app.crud.recovery import recover_epochs, recover_steps
 from backend.app.crud.stream import add_event, run_snapshot
-from backend.app.ingest import (
+from backend.app.models import MetricPoint, Run, utcnow
+from worker.schema.events import (
+    STORED_RESULT_FIELDS,
     BatchesEvent,
     BatchEvent,
+    ClaimReply,
     EpochEvent,
     FailedEvent,
     FinishedEvent,
@@ -32,15 +35,9 @@ from backend.app.ingest import (
     StatusEvent,
     finite,
 )
-from backend.app.models import FINISHED, ClaimReply, MetricPoint, Run, RunStatus, utcnow
+from worker.schema.status import FINISHED, RunStatus
 
 WORKER_LOST = "worker lost"
-# Result fields kept in run.result (history and config are stored elsewhere already).
-RESULT_FIELDS = (
-    "per_class_accuracy", "confusion", "confusion_coarse", "classes", "coarse_classes",
-    "dataset", "device_name", "precision", "versions", "total_seconds", "epochs_completed",
-    "resumed_from_epoch",
-)  # fmt: skip
 
 
 def _revivable(run: Run) -> bool:
@@ -147,9 +144,10 @@ def _apply(session: Session, run: Run, event: Any, points: list[Point]) -> None:
         result = event.data.result
         run.status = event.data.status
         run.finished_at = utcnow()
-        run.duration_s = result.get("total_seconds", run.duration_s)
-        run.parameters = result.get("parameters", run.parameters)
-        run.result = {key: result[key] for key in RESULT_FIELDS if key in result}
+        sent = result.model_fields_set
+        run.duration_s = result.total_seconds if "total_seconds" in sent else run.duration_s
+        run.parameters = result.parameters if "parameters" in sent else run.parameters
+        run.result = result.model_dump(include=set(STORED_RESULT_FIELDS), exclude_unset=True)
         add_event(session, run, "status", run_snapshot(run))
     elif isinstance(event, ReleasedEvent):
         run.status = RunStatus.queued

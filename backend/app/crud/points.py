@@ -12,9 +12,8 @@ from sqlalchemy import insert
 from sqlmodel import Session
 
 from backend.app.crud.stream import add_event
-from backend.app.ingest import finite
 from backend.app.models import MetricPoint, Run
-from worker.schema.events import SERIES_COLUMNS
+from worker.schema.events import SERIES_COLUMNS, finite
 
 POINT_COLUMNS = ("run_id", "seq", "epoch", "step", "name", "value", "time")
 Point = tuple[int, int, int, int, str, float | None, float]

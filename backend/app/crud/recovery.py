@@ -13,9 +13,8 @@ import math
 from sqlmodel import Session, col, select
 
 from backend.app.crud.points import EPOCH, NAME, STEP, Point, make_point
-from backend.app.ingest import FinishedEvent, RecoveredBatchesEvent, finite
 from backend.app.models import MetricPoint, Run
-from worker.schema.events import EPOCH_METRICS
+from worker.schema.events import EPOCH_METRICS, FinishedEvent, RecoveredBatchesEvent, finite
 
 
 def recover_steps(
@@ -51,9 +50,8 @@ def recover_epochs(session: Session, run: Run, event: FinishedEvent, points: lis
     )
     have = set(session.exec(stored.distinct()).all())
     have |= {point[EPOCH] for point in points if point[NAME] != "batch_loss"}
-    history = event.data.result.get("history")
-    for entry in history if isinstance(history, list) else []:
-        number = entry.get("epoch") if isinstance(entry, dict) else None
+    for entry in event.data.result.history:
+        number = entry.get("epoch")
         if not isinstance(number, int | float) or not 1 <= number <= run.epochs:
             continue
         epoch = int(number)

@@ -20,13 +20,13 @@ from backend.app.models import (
     Run,
     RunClone,
     RunCreate,
-    RunStatus,
     RunUpdate,
     StreamEvent,
     utcnow,
 )
 from worker.schema.presets import UnknownPresetError, get_preset
 from worker.schema.runconfig import ConfigError, RunConfig, validate_config
+from worker.schema.status import RunStatus
 
 SortKey = Literal[
     "created_at", "name", "status", "preset", "best_test_acc", "final_test_acc", "duration_s"

@@ -11,11 +11,11 @@ def test_recorded_steps_come_back_from_the_saved_state_in_order() -> None:
         log.record(epoch=1 + (step - 1) // 3, step=step, global_step=step, loss=1.0 / step)
     restored = StepLog(log.state())
     [event] = restored.recovered_events()
-    assert event["kind"] == "recovered_batches"
-    assert event["global_step"] == [1, 2, 3, 4, 5]
-    assert event["epoch"] == [1, 1, 1, 2, 2]
-    assert event["loss"] == [1.0, 0.5, 1.0 / 3, 0.25, 0.2]
-    assert len(event["time"]) == 5
+    assert event.kind == "recovered_batches"
+    assert event.global_step == [1, 2, 3, 4, 5]
+    assert event.epoch == [1, 1, 1, 2, 2]
+    assert event.loss == [1.0, 0.5, 1.0 / 3, 0.25, 0.2]
+    assert len(event.time) == 5
 
 
 def test_many_steps_are_resent_in_chunks_that_cover_each_step_once() -> None:
@@ -23,8 +23,8 @@ def test_many_steps_are_resent_in_chunks_that_cover_each_step_once() -> None:
     for step in range(1, 26):
         log.record(epoch=1, step=step, global_step=step, loss=0.0)
     events = list(log.recovered_events(chunk=10))
-    assert [len(event["step"]) for event in events] == [10, 10, 5]
-    assert [s for event in events for s in event["global_step"]] == list(range(1, 26))
+    assert [len(event.step) for event in events] == [10, 10, 5]
+    assert [s for event in events for s in event.global_step] == list(range(1, 26))
 
 
 def test_an_empty_log_resends_nothing() -> None:

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from worker.core import checkpoint, runtime
-from worker.core.trainer import TrainResult, train
-from worker.schema.events import EPOCH_METRICS
+from worker.core.trainer import train
+from worker.schema.events import EPOCH_METRICS, RunResult, TrainerEvent
 from worker.schema.presets import get_preset
 from worker.schema.runconfig import RunConfig
 
@@ -44,8 +44,8 @@ class Recorder:
         self.polls = 0
         self.batches_when_stopped: int | None = None
 
-    def __call__(self, event: Any) -> None:
-        self.events.append(event)
+    def __call__(self, event: TrainerEvent) -> None:
+        self.events.append({"kind": event.kind, **event.model_dump()})
 
     def should_stop(self) -> bool:
         self.polls += 1
@@ -58,7 +58,7 @@ class Recorder:
         return [event for event in self.events if event["kind"] == kind]
 
 
-def curves(result: TrainResult) -> list[tuple[float, ...]]:
+def curves(result: RunResult) -> list[tuple[float, ...]]:
     return [tuple(epoch[name] for name in ("epoch", *CURVES)) for epoch in result.history]
 
 

@@ -6,8 +6,7 @@ from fastapi import APIRouter
 
 from backend.app import crud
 from backend.app.api.deps import BODY_ERRORS, BusDep, IngestRunDep, SessionDep, SettingsDep, errors
-from backend.app.ingest import IngestBatch, IngestReply
-from backend.app.models import ClaimReply, ClaimRequest
+from worker.schema.events import ClaimReply, ClaimRequest, IngestBatch, IngestReply
 
 router = APIRouter(tags=["ingest"])
 

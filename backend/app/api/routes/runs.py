@@ -16,7 +16,8 @@ from backend.app.api.deps import (
     TokenDep,
     errors,
 )
-from backend.app.models import Run, RunClone, RunCreate, RunDetail, RunList, RunStatus, RunUpdate
+from backend.app.models import Run, RunClone, RunCreate, RunDetail, RunList, RunUpdate
+from worker.schema.status import RunStatus
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 NO_NUL = r"^[^\x00]*$"  # PostgreSQL cannot compare text holding NUL: 422, not 500
