@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ConfigDict, field_validator
-from sqlalchemy import JSON, BigInteger, Column, Index, Integer, Text
+from sqlalchemy import JSON, BigInteger, Column, Index, Integer, String, Text
 from sqlmodel import Field, SQLModel
 
-from worker.schema.status import RunStatus
+from worker.schema.status import FailureReason, RunStatus
 
 
 def utcnow() -> datetime:
@@ -36,7 +36,7 @@ def _check_tags(tags: list[str]) -> list[str]:
     return cleaned
 
 
-def _no_nul(text: str | None) -> str | None:
+def _refuse_nul(text: str | None) -> str | None:
     """PostgreSQL text cannot hold NUL characters: refuse them (422), on SQLite too."""
     if text is not None and "\x00" in text:
         raise ValueError("may not contain NUL characters")
@@ -56,11 +56,16 @@ class Group(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-class Run(RunBase, table=True):
-    id: int | None = Field(default=None, primary_key=True)
+class RunFields(RunBase):
+    """Every column a client may see: the table adds its private ones, RunPublic the id."""
+
     group_id: int | None = Field(default=None, foreign_key="group.id", index=True)
     config: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
-    status: str = Field(default=RunStatus.queued, max_length=16, index=True)
+    # A string column (not a database enum): new statuses need no type migration.
+    status: RunStatus = Field(
+        default=RunStatus.queued, sa_type=String(16), max_length=16, index=True
+    )
+    failure: FailureReason | None = Field(default=None, sa_type=String(16), max_length=16)
     created_at: datetime = Field(default_factory=utcnow, index=True)
     started_at: datetime | None = None
     finished_at: datetime | None = None
@@ -83,10 +88,14 @@ class Run(RunBase, table=True):
     duration_s: float | None = None
     images_per_second: float | None = None
     parameters: int | None = None
-    result: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
-    ingest_token: str = Field(max_length=64)
-    last_seq: int = 0  # highest ingest sequence number applied
     attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})  # claims so far
+
+
+class Run(RunFields, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    result: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    ingest_token: str = Field(max_length=64)  # the worker's credential: never shown
+    last_seq: int = 0  # highest ingest sequence number applied
 
 
 class MetricPoint(SQLModel, table=True):
@@ -138,7 +147,7 @@ class RunCreate(SQLModel):
     notes: str = Field(default="", max_length=20_000)
 
     _tags = field_validator("tags")(_check_tags)
-    _text = field_validator("name", "notes")(_no_nul)
+    _text = field_validator("name", "notes")(_refuse_nul)
 
 
 class RunClone(SQLModel):
@@ -149,7 +158,7 @@ class RunClone(SQLModel):
     tags: list[str] | None = None
 
     _tags = field_validator("tags")(lambda tags: None if tags is None else _check_tags(tags))
-    _text = field_validator("name")(_no_nul)
+    _text = field_validator("name")(_refuse_nul)
 
 
 class RunUpdate(SQLModel):
@@ -160,35 +169,11 @@ class RunUpdate(SQLModel):
     notes: str | None = Field(default=None, max_length=20_000)
 
     _tags = field_validator("tags")(lambda tags: None if tags is None else _check_tags(tags))
-    _text = field_validator("name", "notes")(_no_nul)
+    _text = field_validator("name", "notes")(_refuse_nul)
 
 
-class RunPublic(RunBase):
+class RunPublic(RunFields):
     id: int
-    group_id: int | None
-    config: dict[str, Any]
-    status: RunStatus
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    heartbeat_at: datetime | None
-    cancel_requested: bool
-    epoch: int
-    epochs: int
-    step: int
-    steps_per_epoch: int | None
-    worker_host: str | None
-    device: str | None
-    error: str | None
-    traceback: str | None
-    final_test_acc: float | None
-    best_test_acc: float | None
-    final_train_loss: float | None
-    final_test_loss: float | None
-    duration_s: float | None
-    images_per_second: float | None
-    parameters: int | None
-    attempts: int
 
 
 class RunDetail(RunPublic):
@@ -213,7 +198,7 @@ class GroupCreate(SQLModel):
     tags: list[str] = Field(default_factory=list)
 
     _tags = field_validator("tags")(_check_tags)
-    _text = field_validator("name")(_no_nul)
+    _text = field_validator("name")(_refuse_nul)
 
 
 class GroupPublic(SQLModel):

@@ -25,7 +25,7 @@ RunId = Annotated[int, Path(ge=1, le=2**31 - 1, description="a run's id")]
 bearer = HTTPBearer(auto_error=False, description="RUNBOARD_API_TOKEN, or a run's ingest token")
 
 
-def get_settings(request: Request) -> Settings:
+def app_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -73,7 +73,7 @@ def get_dispatcher(request: Request) -> Dispatcher:
     return dispatcher
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+SettingsDep = Annotated[Settings, Depends(app_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
 BusDep = Annotated[EventBus, Depends(get_bus)]
 DispatcherDep = Annotated[Dispatcher, Depends(get_dispatcher)]

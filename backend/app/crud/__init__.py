@@ -1,7 +1,8 @@
 """Database operations; routes call these, these use models."""
 
+from backend.app.crud.attempts import claim, mark_lost_runs
 from backend.app.crud.errors import Conflict, NotFound
-from backend.app.crud.ingest import claim, ingest, mark_lost_runs
+from backend.app.crud.ingest import ingest
 from backend.app.crud.metrics import compare, csv_rows, series
 from backend.app.crud.runs import (
     SortKey,

@@ -6,7 +6,6 @@ before and are skipped, so a batch retried after a lost reply stores nothing twi
 
 from __future__ import annotations
 
-from datetime import timedelta
 from math import isfinite
 from typing import Any
 
@@ -14,15 +13,15 @@ from sqlalchemy import delete, func
 from sqlmodel import Session, col, select
 
 from backend.app.crud.errors import Conflict
-from backend.app.crud.points import EPOCH, NAME, Point, make_point, store_points
+from backend.app.crud.points import EPOCH, NAME, PointRow, point_row, store_points
 from backend.app.crud.recovery import recover_epochs, recover_steps
+from backend.app.crud.status import revivable, set_running, set_status
 from backend.app.crud.stream import add_event, run_snapshot
 from backend.app.models import MetricPoint, Run, utcnow
 from worker.schema.events import (
     STORED_RESULT_FIELDS,
     BatchesEvent,
     BatchEvent,
-    ClaimReply,
     EpochEvent,
     FailedEvent,
     FinishedEvent,
@@ -35,14 +34,7 @@ from worker.schema.events import (
     StatusEvent,
     finite,
 )
-from worker.schema.status import FINISHED, RunStatus
-
-WORKER_LOST = "worker lost"
-
-
-def _revivable(run: Run) -> bool:
-    """A run failed only because its worker went quiet may be resumed by a new worker."""
-    return run.status == RunStatus.failed and (run.error or "").startswith(WORKER_LOST)
+from worker.schema.status import FINISHED, FailureReason, RunStatus
 
 
 def ingest(session: Session, run: Run, batch: IngestBatch) -> IngestReply:
@@ -52,12 +44,12 @@ def ingest(session: Session, run: Run, batch: IngestBatch) -> IngestReply:
     new = [event for event in batch.events if event.seq > run.last_seq]
     if new and new[0].seq != run.last_seq + 1:
         raise Conflict(f"gap in sequence numbers: expected {run.last_seq + 1}, got {new[0].seq}")
-    if new and run.status in FINISHED and not _revivable(run):
+    if new and run.status in FINISHED and not revivable(run):
         raise Conflict(f"run {run.id} is {run.status}; it takes no more events")
-    if new and _revivable(run):
-        _set_running(session, run)  # its worker was only quiet: any new event revives the run
+    if new and revivable(run):
+        set_running(session, run)  # its worker was only quiet: any new event revives the run
     assert run.id is not None
-    points: list[Point] = []
+    points: list[PointRow] = []
     # Batch events are most of the traffic (one per reported step): their point is built
     # here and the run's progress is set once per run of them, not per event, since each
     # attribute set on the ORM object costs ~10 us (x3 per event made ingest CPU-bound).
@@ -77,7 +69,7 @@ def ingest(session: Session, run: Run, batch: IngestBatch) -> IngestReply:
             data = event.data
             progress = data.epoch, data.step
             points.append(
-                make_point(run.id, event, data.epoch, data.global_step, "batch_loss", data.loss)
+                point_row(run.id, event, data.epoch, data.global_step, "batch_loss", data.loss)
             )
             continue
         if progress is not None:
@@ -102,22 +94,13 @@ def ingest(session: Session, run: Run, batch: IngestBatch) -> IngestReply:
     )
 
 
-def _set_running(session: Session, run: Run) -> None:
-    if run.status != RunStatus.running:
-        run.status = RunStatus.running
-        run.error = run.traceback = None
-        run.finished_at = None
-        run.started_at = run.started_at or utcnow()
-        add_event(session, run, "status", run_snapshot(run))
-
-
-def _apply(session: Session, run: Run, event: Any, points: list[Point]) -> None:
+def _apply(session: Session, run: Run, event: Any, points: list[PointRow]) -> None:
     assert run.id is not None
     if isinstance(event, HeartbeatEvent):
         return
     if isinstance(event, StatusEvent):
         run.worker_host = event.data.worker_host or run.worker_host
-        _set_running(session, run)
+        set_running(session, run)
     elif isinstance(event, StartedEvent):
         data = event.data
         run.epochs, run.steps_per_epoch = data.epochs, data.steps_per_epoch
@@ -135,38 +118,40 @@ def _apply(session: Session, run: Run, event: Any, points: list[Point]) -> None:
             )
         ).one()
         run.best_test_acc = kept_best  # without the dropped epochs' accuracies
-        _set_running(session, run)
+        set_running(session, run)
     elif isinstance(event, RecoveredBatchesEvent):
         recover_steps(session, run, event, points)
     elif isinstance(event, EpochEvent):
         _apply_epoch(run, event, points)
     elif isinstance(event, FinishedEvent):
         result = event.data.result
-        run.status = event.data.status
-        run.finished_at = utcnow()
         sent = result.model_fields_set
         run.duration_s = result.total_seconds if "total_seconds" in sent else run.duration_s
         run.parameters = result.parameters if "parameters" in sent else run.parameters
         run.result = result.model_dump(include=set(STORED_RESULT_FIELDS), exclude_unset=True)
-        add_event(session, run, "status", run_snapshot(run))
+        set_status(session, run, RunStatus(event.data.status))
     elif isinstance(event, ReleasedEvent):
-        run.status = RunStatus.queued
-        run.worker_host = None
-        add_event(session, run, "status", run_snapshot(run))
+        set_status(session, run, RunStatus.queued)
     elif isinstance(event, FailedEvent):
-        run.status = RunStatus.failed
-        run.error, run.traceback = event.data.error, event.data.traceback
-        run.finished_at = utcnow()
-        add_event(session, run, "status", run_snapshot(run))
+        failed = event.data
+        reason = FailureReason.user_error if failed.user_error else FailureReason.error
+        set_status(
+            session,
+            run,
+            RunStatus.failed,
+            error=failed.error,
+            traceback=failed.traceback,
+            failure=reason,
+        )
 
 
-def _apply_epoch(run: Run, event: EpochEvent, points: list[Point]) -> None:
+def _apply_epoch(run: Run, event: EpochEvent, points: list[PointRow]) -> None:
     assert run.id is not None
     epoch, metrics = event.data.epoch, event.data.metrics
     # Drop this epoch's points from earlier in the same batch (a restarted epoch).
     points[:] = [p for p in points if not (p[EPOCH] == epoch and p[NAME] != "batch_loss")]
     for name, value in metrics.items():
-        points.append(make_point(run.id, event, epoch, epoch, name, value))
+        points.append(point_row(run.id, event, epoch, epoch, name, value))
     run.epoch = epoch
     run.step = run.steps_per_epoch or run.step
     if "test_acc" in metrics:
@@ -179,40 +164,3 @@ def _apply_epoch(run: Run, event: EpochEvent, points: list[Point]) -> None:
         run.final_test_loss = finite(metrics["test_loss"])
     if "images_per_second" in metrics:
         run.images_per_second = finite(metrics["images_per_second"])
-
-
-def claim(session: Session, run: Run, worker_host: str, timeout_s: float) -> ClaimReply:
-    """A worker takes the run: queued, lost or silent runs can be taken; live ones cannot.
-
-    This is what keeps a run from training twice when a broker redelivers its task.
-    """
-    now = utcnow()
-    alive = run.heartbeat_at is not None and run.heartbeat_at > now - timedelta(seconds=timeout_s)
-    if run.status == RunStatus.running and alive and run.worker_host != worker_host:
-        raise Conflict(f"run {run.id} is running on {run.worker_host}")
-    if run.status in FINISHED and not _revivable(run):
-        raise Conflict(f"run {run.id} is {run.status}; there is nothing to train")
-    run.worker_host = worker_host
-    run.heartbeat_at = now
-    run.attempts += 1
-    _set_running(session, run)
-    session.add(run)
-    add_event(session, run, "progress", run_snapshot(run))
-    return ClaimReply(
-        next_seq=run.last_seq + 1, attempt=run.attempts, cancel_requested=run.cancel_requested
-    )
-
-
-def mark_lost_runs(session: Session, timeout_s: float) -> list[Run]:
-    """Fail running runs whose worker has been silent for `timeout_s` seconds."""
-    cutoff = utcnow() - timedelta(seconds=timeout_s)
-    silent = session.exec(
-        select(Run).where(Run.status == RunStatus.running, col(Run.heartbeat_at) < cutoff)
-    ).all()
-    for run in silent:
-        run.status = RunStatus.failed
-        run.error = f"{WORKER_LOST}: no heartbeat for {timeout_s:g} s"
-        run.finished_at = utcnow()
-        session.add(run)
-        add_event(session, run, "status", run_snapshot(run))
-    return list(silent)

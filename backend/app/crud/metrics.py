@@ -15,7 +15,7 @@ from backend.app.models import MetricPoint, Run
 from worker.schema.events import EPOCH_METRICS
 from worker.schema.presets import all_presets
 
-Point = dict[str, Any]  # {"seq", "epoch", "step", "value", "time"}
+SeriesPoint = dict[str, Any]  # {"seq", "epoch", "step", "value", "time"}
 
 
 def series(
@@ -24,7 +24,7 @@ def series(
     names: Sequence[str] = (),
     since_seq: int = 0,
     max_points: int | None = None,
-) -> dict[str, list[Point]]:
+) -> dict[str, list[SeriesPoint]]:
     """Points per metric name, ordered by step; each series at most `max_points` long."""
     query = sa_select(
         col(MetricPoint.name),
@@ -39,7 +39,7 @@ def series(
     if since_seq:
         query = query.where(col(MetricPoint.seq) > since_seq)
     query = query.order_by(col(MetricPoint.name), col(MetricPoint.step), col(MetricPoint.id))
-    out: dict[str, list[Point]] = defaultdict(list)
+    out: dict[str, list[SeriesPoint]] = defaultdict(list)
     for name, seq, epoch, step, value, time in session.execute(query):
         out[name].append({"seq": seq, "epoch": epoch, "step": step, "value": value, "time": time})
     if max_points is not None:
@@ -47,7 +47,7 @@ def series(
     return dict(out)
 
 
-def downsample(points: list[Point], max_points: int) -> list[Point]:
+def downsample(points: list[SeriesPoint], max_points: int) -> list[SeriesPoint]:
     """At most `max_points` points keeping the shape: first, last, and each bucket's min/max.
 
     The series is cut into buckets of equal size; each contributes its first, last, lowest

@@ -16,7 +16,7 @@ from backend.app.models import MetricPoint, Run
 from worker.schema.events import SERIES_COLUMNS, finite
 
 POINT_COLUMNS = ("run_id", "seq", "epoch", "step", "name", "value", "time")
-Point = tuple[int, int, int, int, str, float | None, float]
+PointRow = tuple[int, int, int, int, str, float | None, float]
 EPOCH: Final = 2  # POINT_COLUMNS.index("epoch"), as a literal so that types follow
 STEP: Final = 3
 NAME: Final = 4
@@ -24,11 +24,11 @@ assert POINT_COLUMNS[EPOCH] == "epoch" and POINT_COLUMNS[NAME] == "name"
 assert POINT_COLUMNS[STEP] == "step"
 
 
-def make_point(run_id: int, event: Any, epoch: int, step: int, name: str, value: float) -> Point:
+def point_row(run_id: int, event: Any, epoch: int, step: int, name: str, value: float) -> PointRow:
     return (run_id, event.seq, epoch, step, name, finite(value), event.time)
 
 
-def store_points(session: Session, run: Run, points: list[Point]) -> None:
+def store_points(session: Session, run: Run, points: list[PointRow]) -> None:
     """Insert the pending points and announce them on the run's stream; empties `points`."""
     if not points:
         return
@@ -37,7 +37,7 @@ def store_points(session: Session, run: Run, points: list[Point]) -> None:
     points.clear()
 
 
-def series_columns(points: list[Point]) -> dict[str, dict[str, list[Any]]]:
+def series_columns(points: list[PointRow]) -> dict[str, dict[str, list[Any]]]:
     """The points as columns per metric name (worker.schema.events.SERIES_COLUMNS): a
     1,000-point batch encodes to a third of the JSON of one object per point, in a tenth
     of the time, for the log and for every client of the stream."""
@@ -54,7 +54,7 @@ def series_columns(points: list[Point]) -> dict[str, dict[str, list[Any]]]:
     return series
 
 
-def insert_points(session: Session, points: list[Point]) -> None:
+def insert_points(session: Session, points: list[PointRow]) -> None:
     """Bulk insert through the driver: COPY on PostgreSQL, one executemany on SQLite.
 
     SQLAlchemy's executemany builds and processes a parameter set per row, which was about

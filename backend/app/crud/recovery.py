@@ -12,13 +12,13 @@ import math
 
 from sqlmodel import Session, col, select
 
-from backend.app.crud.points import EPOCH, NAME, STEP, Point, make_point
+from backend.app.crud.points import EPOCH, NAME, STEP, PointRow, point_row
 from backend.app.models import MetricPoint, Run
 from worker.schema.events import EPOCH_METRICS, FinishedEvent, RecoveredBatchesEvent, finite
 
 
 def recover_steps(
-    session: Session, run: Run, event: RecoveredBatchesEvent, points: list[Point]
+    session: Session, run: Run, event: RecoveredBatchesEvent, points: list[PointRow]
 ) -> None:
     """Adds the recovered batch losses whose global step is not stored yet, once each."""
     assert run.id is not None
@@ -42,7 +42,9 @@ def recover_steps(
             points.append((run.id, event.seq, epoch, step, "batch_loss", finite(loss), when))
 
 
-def recover_epochs(session: Session, run: Run, event: FinishedEvent, points: list[Point]) -> None:
+def recover_epochs(
+    session: Session, run: Run, event: FinishedEvent, points: list[PointRow]
+) -> None:
     """Adds the epochs of the finished run's history that never arrived, once each."""
     assert run.id is not None
     stored = select(MetricPoint.epoch).where(
@@ -62,4 +64,4 @@ def recover_epochs(session: Session, run: Run, event: FinishedEvent, points: lis
             value = entry.get(name, "missing")
             value = math.nan if value is None else value  # NaN arrives as None (JSON)
             if isinstance(value, int | float):
-                points.append(make_point(run.id, event, epoch, epoch, name, float(value)))
+                points.append(point_row(run.id, event, epoch, epoch, name, float(value)))

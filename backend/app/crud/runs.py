@@ -12,7 +12,7 @@ from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
 from backend.app.crud.errors import Conflict, NotFound
-from backend.app.crud.stream import add_event, run_snapshot
+from backend.app.crud.status import announce, set_status
 from backend.app.models import (
     Group,
     GroupCreate,
@@ -22,7 +22,6 @@ from backend.app.models import (
     RunCreate,
     RunUpdate,
     StreamEvent,
-    utcnow,
 )
 from worker.schema.presets import UnknownPresetError, get_preset
 from worker.schema.runconfig import ConfigError, RunConfig, validate_config
@@ -69,7 +68,7 @@ def _insert_run(
     )
     session.add(run)
     session.flush()
-    add_event(session, run, "status", run_snapshot(run))
+    announce(session, run)
     return run
 
 
@@ -199,24 +198,21 @@ def update_run(session: Session, run: Run, data: RunUpdate) -> Run:
         if value is None:
             raise ConfigError([(field, "may not be null")])
         setattr(run, field, value)
-    session.add(run)
-    add_event(session, run, "status", run_snapshot(run))
+    announce(session, run)
     return run
 
 
 def cancel_run(session: Session, run: Run) -> Run:
     """Queued: cancelled at once. Running: asked to stop; the worker confirms."""
     if run.status == RunStatus.queued:
-        run.status = RunStatus.cancelled
-        run.finished_at = utcnow()
+        set_status(session, run, RunStatus.cancelled)
     elif run.status == RunStatus.running:
         run.cancel_requested = True
+        announce(session, run)
     else:
         raise Conflict(
             f"run {run.id} is {run.status}; only queued or running runs can be cancelled"
         )
-    session.add(run)
-    add_event(session, run, "status", run_snapshot(run))
     return run
 
 

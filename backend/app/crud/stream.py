@@ -11,37 +11,18 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from backend.app.models import Run, StreamEvent
+from backend.app.models import Run, RunPublic, StreamEvent
 
 GLOBAL_KINDS = ("status", "progress", "deleted")
 
 
+# What a runs-table row needs to redraw itself: the run as the API shows it, less the fields
+# that can weigh kilobytes (config, traceback, notes) and are fetched with the run instead.
+SNAPSHOT_EXCLUDES = frozenset({"config", "traceback", "notes"})
+
+
 def run_snapshot(run: Run) -> dict[str, Any]:
-    """What a runs table row needs to redraw itself."""
-    return {
-        "id": run.id,
-        "name": run.name,
-        "preset": run.preset,
-        "group_id": run.group_id,
-        "tags": list(run.tags),
-        "status": run.status,
-        "cancel_requested": run.cancel_requested,
-        "epoch": run.epoch,
-        "epochs": run.epochs,
-        "step": run.step,
-        "steps_per_epoch": run.steps_per_epoch,
-        "device": run.device,
-        "error": run.error,
-        "final_test_acc": run.final_test_acc,
-        "best_test_acc": run.best_test_acc,
-        "final_test_loss": run.final_test_loss,
-        "final_train_loss": run.final_train_loss,
-        "duration_s": run.duration_s,
-        "images_per_second": run.images_per_second,
-        "created_at": run.created_at.isoformat(),
-        "started_at": run.started_at.isoformat() if run.started_at else None,
-        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
-    }
+    return RunPublic.model_validate(run).model_dump(mode="json", exclude=set(SNAPSHOT_EXCLUDES))
 
 
 def add_event(session: Session, run: Run, kind: str, data: dict[str, Any]) -> None:

@@ -101,6 +101,31 @@ def test_failed_event_records_the_error_and_the_run_takes_no_more_events(
     assert get_run(client, run_id) == run
 
 
+def test_why_a_run_failed_is_a_field_and_only_a_lost_worker_makes_it_revivable(
+    client: TestClient,
+) -> None:
+    crashed, worker = running_run(client)
+    # An error text that merely starts like the watchdog's does not make the run revivable.
+    worker.ok(failed("worker lost its mind: CUDA out of memory"))
+    assert get_run(client, crashed)["failure"] == "error"
+    assert worker.send(status_running()).status_code == 409
+
+    misconfigured, worker = running_run(client)
+    worker.ok(("failed", {"error": "CIFAR-100 not found", "user_error": True}))
+    assert get_run(client, misconfigured)["failure"] == "user_error"
+
+    lost, worker = running_run(client)
+    with Session(app_engine(client)) as session:
+        crud.mark_lost_runs(session, -1.0)
+        session.commit()
+    assert get_run(client, lost)["failure"] == "worker_lost"
+    worker.ok(heartbeat())  # revived: no failure any more
+    assert (get_run(client, lost)["status"], get_run(client, lost)["failure"]) == (
+        "running",
+        None,
+    )
+
+
 def test_worker_values_that_would_not_fit_the_database_are_cut_or_stored_as_null(
     client: TestClient,
 ) -> None:

@@ -12,12 +12,20 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from fastapi.testclient import TestClient
 from sqlalchemy import Column, Engine, Integer, MetaData, Table
-from sqlmodel import SQLModel
+from sqlmodel import Session, SQLModel
 
+from backend.app import crud
 from backend.app.core.config import Settings
 from backend.app.core.db import MIGRATIONS, migrate
 from backend.app.main import create_app
-from tests.backend.api.helpers import app_engine, db_dump, finished_run, running_run
+from tests.backend.api.helpers import (
+    app_engine,
+    db_dump,
+    failed,
+    finished_run,
+    get_run,
+    running_run,
+)
 from tests.backend.conftest import RecordingDispatcher
 
 
@@ -103,3 +111,33 @@ def test_a_database_at_the_first_revision_is_upgraded_keeping_its_rows(
         assert revision(app_engine(client)) == head()
         assert schema_differences(app_engine(client)) == []
         assert state(client, [done]) == shown
+
+
+def test_upgrading_to_the_failure_field_keeps_which_failed_runs_were_lost(
+    settings: Settings, dispatcher: RecordingDispatcher
+) -> None:
+    with TestClient(create_app(settings, dispatcher)) as client:
+        crashed, worker = running_run(client)
+        worker.ok(failed("CUDA out of memory"))
+        lost, _ = running_run(client)
+        with Session(app_engine(client)) as session:
+            crud.mark_lost_runs(session, -1.0)
+            session.commit()
+        done, _ = finished_run(client, epochs=1)
+        engine = app_engine(client)
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with engine.begin() as connection:
+            sqlite = connection.dialect.name == "sqlite"
+            if sqlite:  # batch mode copies tables, which SQLite's foreign keys would refuse
+                connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0002")  # before the field: only the error text tells
+            if sqlite:
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+        assert revision(engine) == "0002"
+
+    with TestClient(create_app(settings, dispatcher)) as client:
+        assert revision(app_engine(client)) == head()
+        failures = {i: get_run(client, i)["failure"] for i in (crashed, lost, done)}
+        assert failures == {crashed: "error", lost: "worker_lost", done: None}
