@@ -1,4 +1,4 @@
-"""The FastAPI application: REST under /api, live streams, error shapes, the watchdog."""
+"""The FastAPI application: the API's routers, error shapes, the watchdog, the dashboard."""
 
 from __future__ import annotations
 
@@ -7,19 +7,18 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from fastapi import APIRouter, FastAPI, Request, status
-from fastapi.concurrency import run_in_threadpool
+from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
-from sqlmodel import Session
 
 from backend.app import crud
-from backend.app.api.routes import groups, health, ingest, metrics, presets, runs, stream
+from backend.app.api.main import api_router
 from backend.app.body_limit import RunboardAPI
 from backend.app.core.bus import EventBus
 from backend.app.core.config import Settings, get_settings
 from backend.app.core.db import make_engine, migrate
 from backend.app.dispatch import CeleryDispatcher, Dispatcher
 from backend.app.frontend import mount_frontend
+from backend.app.watchdog import watch_heartbeats
 from worker.schema.broker import broker_url
 from worker.schema.presets import UnknownPresetError
 from worker.schema.runconfig import ConfigError
@@ -27,33 +26,10 @@ from worker.schema.runconfig import ConfigError
 log = logging.getLogger("runboard.api")
 
 
-async def _watch_heartbeats(app: FastAPI) -> None:
-    """Fail runs whose worker went silent, so nothing stays 'running' forever."""
-    settings: Settings = app.state.settings
-
-    def sweep() -> int:
-        with Session(app.state.engine) as session:
-            lost = crud.mark_lost_runs(session, settings.heartbeat_timeout_s)
-            session.commit()
-            # Hand lost runs to workers again: the next one resumes from the checkpoint.
-            for run in lost:
-                if run.attempts < settings.max_attempts and run.id is not None:
-                    app.state.dispatcher.enqueue(run.id, run.config, run.ingest_token)
-            return len(lost)
-
-    while True:
-        await asyncio.sleep(settings.heartbeat_check_s)
-        try:
-            if await run_in_threadpool(sweep):
-                app.state.bus.notify()
-        except Exception:  # the sweep retries next time; the API must not die of it
-            log.exception("heartbeat sweep failed")
-
-
 @contextlib.asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.bus.bind(asyncio.get_running_loop())
-    watchdog = asyncio.create_task(_watch_heartbeats(app))
+    watchdog = asyncio.create_task(watch_heartbeats(app))
     try:
         yield
     finally:
@@ -110,10 +86,7 @@ def create_app(settings: Settings | None = None, dispatcher: Dispatcher | None =
     app.state.dispatcher = dispatcher or default_dispatcher(settings)
     _add_error_handlers(app)
 
-    api = APIRouter(prefix="/api")
-    for module in (presets, runs, groups, metrics, stream, ingest, health):
-        api.include_router(module.router)
-    app.include_router(api)
+    app.include_router(api_router)
 
     mount_frontend(app, settings.frontend_dir)  # after the API: /api/* is never shadowed
     return app
