@@ -40,6 +40,19 @@ def revision(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
+def downgrade(engine: Engine, to: str) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:  # batch mode copies tables, which SQLite's foreign keys would refuse
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        config.attributes["connection"] = connection
+        command.downgrade(config, to)
+        if sqlite:
+            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+
+
 def head() -> str | None:
     return ScriptDirectory(str(MIGRATIONS)).get_current_head()
 
@@ -95,16 +108,7 @@ def test_a_database_at_the_first_revision_is_upgraded_keeping_its_rows(
         engine = app_engine(client)
         first = ScriptDirectory(str(MIGRATIONS)).get_base()
         assert first is not None
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS))
-        with engine.begin() as connection:
-            sqlite = connection.dialect.name == "sqlite"
-            if sqlite:  # batch mode copies tables, which SQLite's foreign keys would refuse
-                connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
-            config.attributes["connection"] = connection
-            command.downgrade(config, first)
-            if sqlite:
-                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+        downgrade(engine, first)
         assert revision(engine) == first
 
     with TestClient(create_app(settings, dispatcher)) as client:
@@ -125,16 +129,7 @@ def test_upgrading_to_the_failure_field_keeps_which_failed_runs_were_lost(
             session.commit()
         done, _ = finished_run(client, epochs=1)
         engine = app_engine(client)
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS))
-        with engine.begin() as connection:
-            sqlite = connection.dialect.name == "sqlite"
-            if sqlite:  # batch mode copies tables, which SQLite's foreign keys would refuse
-                connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
-            config.attributes["connection"] = connection
-            command.downgrade(config, "0002")  # before the field: only the error text tells
-            if sqlite:
-                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+        downgrade(engine, "0002")  # before the field: only the error text tells
         assert revision(engine) == "0002"
 
     with TestClient(create_app(settings, dispatcher)) as client:
