@@ -24,8 +24,8 @@ from worker.schema.events import (
     EventKind,
     Heartbeat,
     Steps,
-    envelope,
 )
+from worker.schema.messages import envelope
 
 log = logging.getLogger("runboard.worker")
 

@@ -2,16 +2,13 @@
 
 The trainer emits event objects (`Started`, `Batch`, `RecoveredSteps`, `Epoch`, `Finished`)
 to its `on_event` callback; the worker's reporter adds `StatusChange`, `Heartbeat`,
-`Failed` and `Released`, numbers them and posts them to `POST /api/runs/{id}/events` as
-`{"seq", "time", "kind", "data"}` envelopes in an `IngestBatch`, which the API validates
-with the same models. Torch-free. Sequence numbers start at 1 and have no gaps, which is
-what makes a retried batch idempotent.
+`Failed` and `Released`, numbers them and posts them (worker.schema.messages) to the API,
+which validates them with the same models. Torch-free.
 """
 
 from __future__ import annotations
 
 import enum
-import itertools
 import math
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -43,7 +40,6 @@ EPOCH_METRICS = (
     "lr",
 )
 STEP_COLUMNS = ("epoch", "step", "global_step", "loss", "time")  # see `Steps`
-MAX_EVENTS_PER_BATCH = 10_000  # events in one POST
 MAX_STEPS_PER_EVENT = 100_000  # steps in one `batches`/`recovered_batches` event
 
 EpochNumber = Annotated[int, Field(ge=1, le=100_000)]  # 1-based
@@ -231,120 +227,6 @@ class Released(EventData):
     """The worker is shutting down mid-run and hands the run back to the queue."""
 
     kind = EventKind.released
-
-
-# ---- the envelope ---------------------------------------------------------------------
-
-
-class _Envelope(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    seq: int = Field(ge=1, le=2**31 - 1)
-    time: float = Field(ge=0, le=1e11, description="when the worker emitted it, Unix seconds")
-
-
-class StartedEvent(_Envelope):
-    kind: Literal[EventKind.started]
-    data: Started
-
-
-class BatchEvent(_Envelope):
-    kind: Literal[EventKind.batch]
-    data: Batch
-
-
-class BatchesEvent(_Envelope):
-    kind: Literal[EventKind.batches]
-    data: Steps
-
-
-class RecoveredBatchesEvent(_Envelope):
-    kind: Literal[EventKind.recovered_batches]
-    data: RecoveredSteps
-
-
-class EpochEvent(_Envelope):
-    kind: Literal[EventKind.epoch]
-    data: Epoch
-
-
-class FinishedEvent(_Envelope):
-    kind: Literal[EventKind.finished]
-    data: Finished
-
-
-class StatusEvent(_Envelope):
-    kind: Literal[EventKind.status]
-    data: StatusChange
-
-
-class HeartbeatEvent(_Envelope):
-    kind: Literal[EventKind.heartbeat]
-    data: Heartbeat = Field(default_factory=Heartbeat)
-
-
-class FailedEvent(_Envelope):
-    kind: Literal[EventKind.failed]
-    data: Failed
-
-
-class ReleasedEvent(_Envelope):
-    kind: Literal[EventKind.released]
-    data: Released = Field(default_factory=Released)
-
-
-IngestEvent = Annotated[
-    StartedEvent | BatchEvent | BatchesEvent | RecoveredBatchesEvent | EpochEvent
-    | FinishedEvent | StatusEvent | HeartbeatEvent | FailedEvent | ReleasedEvent,
-    Field(discriminator="kind"),
-]  # fmt: skip
-
-
-class IngestBatch(BaseModel):
-    """The body of `POST /api/runs/{id}/events`."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    events: list[IngestEvent] = Field(min_length=1, max_length=MAX_EVENTS_PER_BATCH)
-    attempt: int | None = Field(
-        default=None,
-        ge=1,
-        le=2**31 - 1,
-        description="the claim's attempt number; batches of an older attempt get 409",
-    )
-
-    @field_validator("events")
-    @classmethod
-    def _ordered(cls, events: list[Any]) -> list[Any]:
-        for before, after in itertools.pairwise(events):
-            if after.seq != before.seq + 1:
-                raise ValueError(f"sequence numbers must be consecutive: {before.seq}, {after.seq}")
-        return events
-
-
-class IngestReply(BaseModel):
-    accepted_through: int = Field(description="highest sequence number now stored")
-    cancel_requested: bool
-    status: RunStatus
-
-
-class ClaimRequest(BaseModel):
-    """The body of `POST /api/runs/{id}/claim`: a worker takes the run before training."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    worker_host: str = Field(min_length=1, max_length=255)
-
-
-class ClaimReply(BaseModel):
-    next_seq: int = Field(description="the first sequence number this attempt sends")
-    attempt: int = Field(description="sent with every batch; older attempts are fenced out")
-    cancel_requested: bool
-
-
-def envelope(seq: int, time: float, data: EventData) -> dict[str, Any]:
-    """One event as the reporter posts it (plain JSON types; NaN kept, the API stores a gap)."""
-    return {"seq": seq, "time": time, "kind": data.kind.value, "data": data.model_dump()}
 
 
 # ---- the live `metrics` stream event ----------------------------------------------------

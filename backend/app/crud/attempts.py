@@ -14,7 +14,7 @@ from backend.app.crud.errors import Conflict
 from backend.app.crud.status import revivable, set_running, set_status
 from backend.app.crud.stream import add_event, run_snapshot
 from backend.app.models import Run, utcnow
-from worker.schema.events import ClaimReply
+from worker.schema.messages import ClaimReply
 from worker.schema.status import FINISHED, FailureReason, RunStatus
 
 

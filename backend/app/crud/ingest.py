@@ -18,8 +18,8 @@ from backend.app.crud.recovery import recover_epochs, recover_steps
 from backend.app.crud.status import revivable, set_running, set_status
 from backend.app.crud.stream import add_event, run_snapshot
 from backend.app.models import MetricPoint, Run, utcnow
-from worker.schema.events import (
-    STORED_RESULT_FIELDS,
+from worker.schema.events import STORED_RESULT_FIELDS, finite
+from worker.schema.messages import (
     BatchesEvent,
     BatchEvent,
     EpochEvent,
@@ -32,7 +32,6 @@ from worker.schema.events import (
     ReleasedEvent,
     StartedEvent,
     StatusEvent,
-    finite,
 )
 from worker.schema.status import FINISHED, FailureReason, RunStatus
 

@@ -14,7 +14,8 @@ from sqlmodel import Session, col, select
 
 from backend.app.crud.points import EPOCH, NAME, STEP, PointRow, point_row
 from backend.app.models import MetricPoint, Run
-from worker.schema.events import EPOCH_METRICS, FinishedEvent, RecoveredBatchesEvent, finite
+from worker.schema.events import EPOCH_METRICS, finite
+from worker.schema.messages import FinishedEvent, RecoveredBatchesEvent
 
 
 def recover_steps(

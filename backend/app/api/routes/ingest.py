@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from backend.app import crud
 from backend.app.api.deps import BODY_ERRORS, BusDep, IngestRunDep, SessionDep, SettingsDep, errors
-from worker.schema.events import ClaimReply, ClaimRequest, IngestBatch, IngestReply
+from worker.schema.messages import ClaimReply, ClaimRequest, IngestBatch, IngestReply
 
 router = APIRouter(tags=["ingest"])
 

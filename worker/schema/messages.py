@@ -1,0 +1,143 @@
+"""The HTTP messages between a worker and the API, built and validated by the same models.
+
+A worker claims a run (`ClaimRequest` -> `ClaimReply`), then posts its events to
+`POST /api/runs/{id}/events` as `{"seq", "time", "kind", "data"}` envelopes in an
+`IngestBatch` (-> `IngestReply`). Sequence numbers start at 1 and have no gaps, which is
+what makes a retried batch idempotent. Torch-free.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from worker.schema.events import (
+    Batch,
+    Epoch,
+    EventData,
+    EventKind,
+    Failed,
+    Finished,
+    Heartbeat,
+    RecoveredSteps,
+    Released,
+    Started,
+    StatusChange,
+    Steps,
+)
+from worker.schema.status import RunStatus
+
+MAX_EVENTS_PER_BATCH = 10_000  # events in one POST
+
+
+class _Envelope(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    seq: int = Field(ge=1, le=2**31 - 1)
+    time: float = Field(ge=0, le=1e11, description="when the worker emitted it, Unix seconds")
+
+
+class StartedEvent(_Envelope):
+    kind: Literal[EventKind.started]
+    data: Started
+
+
+class BatchEvent(_Envelope):
+    kind: Literal[EventKind.batch]
+    data: Batch
+
+
+class BatchesEvent(_Envelope):
+    kind: Literal[EventKind.batches]
+    data: Steps
+
+
+class RecoveredBatchesEvent(_Envelope):
+    kind: Literal[EventKind.recovered_batches]
+    data: RecoveredSteps
+
+
+class EpochEvent(_Envelope):
+    kind: Literal[EventKind.epoch]
+    data: Epoch
+
+
+class FinishedEvent(_Envelope):
+    kind: Literal[EventKind.finished]
+    data: Finished
+
+
+class StatusEvent(_Envelope):
+    kind: Literal[EventKind.status]
+    data: StatusChange
+
+
+class HeartbeatEvent(_Envelope):
+    kind: Literal[EventKind.heartbeat]
+    data: Heartbeat = Field(default_factory=Heartbeat)
+
+
+class FailedEvent(_Envelope):
+    kind: Literal[EventKind.failed]
+    data: Failed
+
+
+class ReleasedEvent(_Envelope):
+    kind: Literal[EventKind.released]
+    data: Released = Field(default_factory=Released)
+
+
+IngestEvent = Annotated[
+    StartedEvent | BatchEvent | BatchesEvent | RecoveredBatchesEvent | EpochEvent
+    | FinishedEvent | StatusEvent | HeartbeatEvent | FailedEvent | ReleasedEvent,
+    Field(discriminator="kind"),
+]  # fmt: skip
+
+
+class IngestBatch(BaseModel):
+    """The body of `POST /api/runs/{id}/events`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[IngestEvent] = Field(min_length=1, max_length=MAX_EVENTS_PER_BATCH)
+    attempt: int | None = Field(
+        default=None,
+        ge=1,
+        le=2**31 - 1,
+        description="the claim's attempt number; batches of an older attempt get 409",
+    )
+
+    @field_validator("events")
+    @classmethod
+    def _ordered(cls, events: list[Any]) -> list[Any]:
+        for before, after in itertools.pairwise(events):
+            if after.seq != before.seq + 1:
+                raise ValueError(f"sequence numbers must be consecutive: {before.seq}, {after.seq}")
+        return events
+
+
+class IngestReply(BaseModel):
+    accepted_through: int = Field(description="highest sequence number now stored")
+    cancel_requested: bool
+    status: RunStatus
+
+
+class ClaimRequest(BaseModel):
+    """The body of `POST /api/runs/{id}/claim`: a worker takes the run before training."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    worker_host: str = Field(min_length=1, max_length=255)
+
+
+class ClaimReply(BaseModel):
+    next_seq: int = Field(description="the first sequence number this attempt sends")
+    attempt: int = Field(description="sent with every batch; older attempts are fenced out")
+    cancel_requested: bool
+
+
+def envelope(seq: int, time: float, data: EventData) -> dict[str, Any]:
+    """One event as the reporter posts it (plain JSON types; NaN kept, the API stores a gap)."""
+    return {"seq": seq, "time": time, "kind": data.kind.value, "data": data.model_dump()}
