@@ -61,7 +61,7 @@ def test_a_diverged_loss_travels_as_nan_and_a_result_keeps_no_nan() -> None:
     [event] = IngestBatch.model_validate(
         {"events": [envelope(1, 1.0, Batch(epoch=1, step=1, global_step=1, loss=math.nan))]}
     ).events
-    assert math.isnan(event.data.loss)  # type: ignore[union-attr]
+    assert isinstance(event.data, Batch) and math.isnan(event.data.loss)
     result = RunResult.model_validate({"per_class_accuracy": [0.5, math.inf]})
     assert result.per_class_accuracy == [0.5, None]
 
