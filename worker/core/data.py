@@ -14,8 +14,15 @@ import torch
 import torch.nn.functional as F
 
 from worker.core.augment import crop_batch
-from worker.core.cifar_meta import COARSE_CLASSES, FINE_CLASSES, FINE_TO_COARSE
 from worker.errors import UserError
+from worker.schema.cifar_meta import (
+    CIFAR_CHANNELS,
+    CIFAR_SIZE,
+    COARSE_CLASSES,
+    FINE_CLASSES,
+    FINE_TO_COARSE,
+    NUM_CLASSES,
+)
 from worker.schema.runconfig import RunConfig
 
 CIFAR_ARCHIVE = "cifar-100-python.tar.gz"
@@ -147,12 +154,12 @@ def synthetic_dataset(seed: int, train_size: int, test_size: int) -> DataSet:
 
 
 def _class_prototypes(generator: torch.Generator) -> torch.Tensor:
-    classes = len(FINE_CLASSES)
-    coarse = torch.rand(classes, 3, 4, 4, generator=generator)  # (100, 3, 4, 4)
-    fields = F.interpolate(coarse, size=(32, 32), mode="bicubic", align_corners=False)
+    classes, side = NUM_CLASSES, CIFAR_SIZE
+    coarse = torch.rand(classes, CIFAR_CHANNELS, 4, 4, generator=generator)  # (100, 3, 4, 4)
+    fields = F.interpolate(coarse, size=(side, side), mode="bicubic", align_corners=False)
     angle = torch.rand(classes, generator=generator) * torch.pi  # stripe direction per class
     frequency = 0.3 + 0.5 * torch.rand(classes, generator=generator)  # radians per pixel
-    ys, xs = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
+    ys, xs = torch.meshgrid(torch.arange(float(side)), torch.arange(float(side)), indexing="ij")
     phase = xs[None] * angle.cos()[:, None, None] + ys[None] * angle.sin()[:, None, None]
     stripes = torch.sin(phase * frequency[:, None, None])[:, None]  # (100, 1, 32, 32)
     return (0.65 * fields + 0.2 * stripes + 0.1).clamp(0, 1)
@@ -162,15 +169,16 @@ def _synthetic_split(prototypes: torch.Tensor, size: int, generator: torch.Gener
     classes = prototypes.shape[0]
     labels = torch.arange(size) % classes  # balanced classes
     labels = labels[torch.randperm(size, generator=generator)]
-    images = torch.empty(size, 3, 32, 32, dtype=torch.uint8)
+    side = CIFAR_SIZE
+    images = torch.empty(size, CIFAR_CHANNELS, side, side, dtype=torch.uint8)
     for start in range(0, size, 4096):  # chunks bound the float32 working memory
         chunk = labels[start : start + 4096]
         n = chunk.shape[0]
         padded = F.pad(prototypes[chunk], (3, 3, 3, 3), mode="replicate")  # (n, 3, 38, 38)
         top, left = torch.randint(0, 7, (2, n), generator=generator)  # shifts of -3..3 pixels
-        base = crop_batch(padded, top, left, 32)  # (n, 3, 32, 32)
+        base = crop_batch(padded, top, left, side)  # (n, 3, 32, 32)
         brightness = 0.8 + 0.4 * torch.rand(n, 1, 1, 1, generator=generator)
-        noise = 0.25 * torch.randn(n, 3, 32, 32, generator=generator)
+        noise = 0.25 * torch.randn(n, CIFAR_CHANNELS, side, side, generator=generator)
         pixels = (base * brightness + noise).clamp(0, 1) * 255
         images[start : start + n] = pixels.round().to(torch.uint8)
     return Split(images, labels.to(torch.int64))

@@ -19,8 +19,17 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
-from worker.core.augment import CROP_RESIZE, CROP_SIZE, augment, normalize, resize
+from worker.core.augment import (
+    CROP_RESIZE,
+    CROP_SIZE,
+    NORMALIZE_MEAN,
+    NORMALIZE_STD,
+    augment,
+    normalize,
+    resize,
+)
 from worker.core.data import Split
+from worker.schema.cifar_meta import CIFAR_CHANNELS
 from worker.schema.runconfig import RunConfig
 
 Batch = tuple[torch.Tensor, torch.Tensor]  # x (B, 3, S, S) float, y (B,) int64
@@ -110,7 +119,8 @@ def template_transform(config: RunConfig, train: bool) -> transforms.Compose:
     if train and "flip" in config.augmentations:
         steps.append(transforms.RandomHorizontalFlip())
     steps.append(transforms.Resize((config.image_size, config.image_size)))
-    steps += [transforms.ToTensor(), transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))]
+    mean, std = (NORMALIZE_MEAN,) * CIFAR_CHANNELS, (NORMALIZE_STD,) * CIFAR_CHANNELS
+    steps += [transforms.ToTensor(), transforms.Normalize(mean, std)]
     return transforms.Compose(steps)
 
 
