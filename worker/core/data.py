@@ -1,6 +1,6 @@
 """Data sets as uint8 tensors: torchvision's CIFAR-100 and a learnable synthetic stand-in.
 
-Both come back as a `DataSet` of two `Split`s holding every image as one (N, 3, 32, 32) uint8
+Both come back as `LoadedData`: two `Split`s holding every image as one (N, 3, 32, 32) uint8
 tensor on the CPU; the pipelines (`pipelines.py`) turn them into training batches.
 """
 
@@ -54,7 +54,7 @@ class Split:
 
 
 @dataclass(frozen=True)
-class DataSet:
+class LoadedData:
     name: str  # says "synthetic" for the synthetic set, always
     train: Split
     test: Split
@@ -71,10 +71,10 @@ def download_allowed() -> bool:
     return os.environ.get("RUNBOARD_DATA_DOWNLOAD", "1").lower() not in {"0", "false", "no"}
 
 
-_CACHE: dict[tuple[object, ...], DataSet] = {}
+_CACHE: dict[tuple[object, ...], LoadedData] = {}
 
 
-def load_dataset(config: RunConfig, root: Path | None = None) -> DataSet:
+def load_dataset(config: RunConfig, root: Path | None = None) -> LoadedData:
     """The config's data set, subsets applied; loaded sets stay cached for later runs."""
     if config.dataset == "synthetic":
         train_size = config.train_subset or SYNTHETIC_TRAIN_SIZE
@@ -90,7 +90,7 @@ def load_dataset(config: RunConfig, root: Path | None = None) -> DataSet:
     full = _CACHE[key]
     if config.train_subset is None and config.test_subset is None:
         return full
-    return DataSet(
+    return LoadedData(
         name=f"{full.name} (subset {config.train_subset or 'all'}/{config.test_subset or 'all'})",
         train=full.train.subset(config.train_subset, config.seed),
         test=full.test.subset(config.test_subset, config.seed + 1),
@@ -101,7 +101,7 @@ def clear_cache() -> None:
     _CACHE.clear()
 
 
-def cifar100_dataset(root: Path, download: bool) -> DataSet:
+def cifar100_dataset(root: Path, download: bool) -> LoadedData:
     """torchvision's CIFAR100 under `root`, downloaded when allowed and missing."""
     from torchvision.datasets import CIFAR100
 
@@ -124,7 +124,7 @@ def cifar100_dataset(root: Path, download: bool) -> DataSet:
             f"{CIFAR_ARCHIVE} (from {CIFAR_URL}) or its extracted folder {CIFAR_FOLDER}/ there, "
             f"or set RUNBOARD_DATA_DIR to where it is"
         ) from None
-    return DataSet(
+    return LoadedData(
         name="cifar100",
         train=_split_from_hwc(train.data, train.targets),
         test=_split_from_hwc(test.data, test.targets),
@@ -136,7 +136,7 @@ def _split_from_hwc(images: object, labels: list[int]) -> Split:
     return Split(array.permute(0, 3, 1, 2).contiguous(), torch.tensor(labels, dtype=torch.int64))
 
 
-def synthetic_dataset(seed: int, train_size: int, test_size: int) -> DataSet:
+def synthetic_dataset(seed: int, train_size: int, test_size: int) -> LoadedData:
     """A deterministic, learnable, CIFAR-shaped 100-class set generated from `seed`.
 
     Each class has a prototype: a smooth random colour field (a 4x4 grid upsampled to 32x32)
@@ -148,7 +148,7 @@ def synthetic_dataset(seed: int, train_size: int, test_size: int) -> DataSet:
     prototypes = _class_prototypes(generator)  # (100, 3, 32, 32) float in [0, 1]
     train = _synthetic_split(prototypes, train_size, generator)
     test = _synthetic_split(prototypes, test_size, generator)
-    return DataSet(
+    return LoadedData(
         name=f"synthetic (seed {seed}, {train_size}/{test_size})", train=train, test=test
     )
 

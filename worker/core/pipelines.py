@@ -32,12 +32,12 @@ from worker.core.data import Split
 from worker.schema.cifar_meta import CIFAR_CHANNELS
 from worker.schema.runconfig import RunConfig
 
-Batch = tuple[torch.Tensor, torch.Tensor]  # x (B, 3, S, S) float, y (B,) int64
+ImageBatch = tuple[torch.Tensor, torch.Tensor]  # x (B, 3, S, S) float, y (B,) int64
 
 
 class Batches(Protocol):
     def __len__(self) -> int: ...
-    def epoch(self, epoch: int) -> Iterator[Batch]: ...
+    def epoch(self, epoch: int) -> Iterator[ImageBatch]: ...
 
 
 def memory_format(config: RunConfig) -> torch.memory_format:
@@ -79,7 +79,7 @@ class ResidentBatches:
         count = len(self.labels)
         return count // self.batch_size if self.drop_last else -(-count // self.batch_size)
 
-    def epoch(self, epoch: int) -> Iterator[Batch]:
+    def epoch(self, epoch: int) -> Iterator[ImageBatch]:
         generator = torch.Generator(device=self.device)
         generator.manual_seed(epoch_seed(self.seed, epoch, self.train))
         count = len(self.labels)
@@ -140,7 +140,7 @@ class TorchvisionBatches:
         drop_last = self.config.template_drop_last
         return count // self.batch_size if drop_last else -(-count // self.batch_size)
 
-    def epoch(self, epoch: int) -> Iterator[Batch]:
+    def epoch(self, epoch: int) -> Iterator[ImageBatch]:
         generator = torch.Generator().manual_seed(epoch_seed(self.config.seed, epoch, self.train))
         loader = DataLoader(
             self.dataset,

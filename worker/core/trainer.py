@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from worker.core import checkpoint, runtime
-from worker.core.data import DataSet, load_dataset
+from worker.core.data import LoadedData, load_dataset
 from worker.core.models import build_model, model_parameter_count
 from worker.core.pipelines import Batches, make_batches, memory_format
 from worker.core.steplog import StepLog
@@ -120,7 +120,7 @@ def train(
     on_event: EventSink | None = None,
     should_stop: StopCheck | None = None,
     checkpoint_dir: Path | None = None,
-    data: DataSet | None = None,
+    data: LoadedData | None = None,
 ) -> RunResult:
     emit: EventSink = on_event or (lambda event: None)
     device = runtime.resolve_device(config.device)

@@ -26,9 +26,9 @@ from worker.schema.geometry import (
 Architecture = Literal["mlp", "cnn", "resnet18"]
 Activation = Literal["relu", "sigmoid", "tanh", "gelu"]
 Augmentation = Literal["flip", "crop"]
-Optimizer = Literal["adam", "adamw", "sgd"]
-Dataset = Literal["cifar100", "synthetic"]
-Precision = Literal["auto", "fp32", "bf16", "fp16"]
+OptimizerName = Literal["adam", "adamw", "sgd"]
+DatasetName = Literal["cifar100", "synthetic"]
+PrecisionName = Literal["auto", "fp32", "bf16", "fp16"]
 Pipeline = Literal["resident", "torchvision"]
 
 # Configs beyond these would not fit a GPU: refused up front (422, one CLI line), not an OOM.
@@ -62,7 +62,7 @@ class RunConfig(BaseModel):
     image_size: int = Field(
         CIFAR_SIZE, ge=CIFAR_SIZE, le=512, validate_default=True, description="input side in pixels"
     )
-    dataset: Dataset = "cifar100"
+    dataset: DatasetName = "cifar100"
     train_subset: int | None = Field(
         None, ge=1, le=1_000_000, description="train images used (synthetic: generated)"
     )
@@ -71,7 +71,7 @@ class RunConfig(BaseModel):
     )
 
     # How it learns.
-    optimizer: Optimizer = "adam"
+    optimizer: OptimizerName = "adam"
     lr: float = Field(1e-4, gt=0.0, le=10.0, description="learning rate")
     momentum: float = Field(0.9, ge=0.0, lt=1.0, description="SGD momentum")
     weight_decay: float = Field(0.0, ge=0.0, le=1.0)
@@ -81,7 +81,7 @@ class RunConfig(BaseModel):
 
     # Where and how fast.
     device: str = Field("auto", description="auto (cuda, then cpu), cpu, cuda or cuda:N")
-    precision: Precision = Field("auto", description="auto: bf16 autocast where supported")
+    precision: PrecisionName = Field("auto", description="auto: bf16 autocast where supported")
     pipeline: Pipeline = Field("resident", description="resident tensors or torchvision loaders")
     channels_last: bool = True
     deterministic: bool = Field(False, description="deterministic kernels (bit-exact on CPU)")
