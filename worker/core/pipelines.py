@@ -47,6 +47,11 @@ def memory_format(config: RunConfig) -> torch.memory_format:
     return torch.contiguous_format
 
 
+def batch_count(images: int, batch_size: int, drop_last: bool) -> int:
+    """Batches in one epoch: the last, short one is dropped with `drop_last`."""
+    return images // batch_size if drop_last else -(-images // batch_size)
+
+
 def epoch_seed(seed: int, epoch: int, train: bool) -> int:
     return (seed * 1_000_003 + epoch * 2 + int(train)) % (2**63)
 
@@ -76,8 +81,7 @@ class ResidentBatches:
         self.drop_last = config.template_drop_last
 
     def __len__(self) -> int:
-        count = len(self.labels)
-        return count // self.batch_size if self.drop_last else -(-count // self.batch_size)
+        return batch_count(len(self.labels), self.batch_size, self.drop_last)
 
     def epoch(self, epoch: int) -> Iterator[ImageBatch]:
         generator = torch.Generator(device=self.device)
@@ -136,9 +140,7 @@ class TorchvisionBatches:
         self.memory_format = memory_format(config)
 
     def __len__(self) -> int:
-        count = len(self.dataset)
-        drop_last = self.config.template_drop_last
-        return count // self.batch_size if drop_last else -(-count // self.batch_size)
+        return batch_count(len(self.dataset), self.batch_size, self.config.template_drop_last)
 
     def epoch(self, epoch: int) -> Iterator[ImageBatch]:
         generator = torch.Generator().manual_seed(epoch_seed(self.config.seed, epoch, self.train))
