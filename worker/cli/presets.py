@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 
-from worker.core.models import parameter_count
+from worker.schema.cifar_meta import NUM_CLASSES
+from worker.schema.geometry import MLP_INPUTS
 from worker.schema.presets import Preset, all_presets
+from worker.schema.runconfig import parameter_count
 
 
 def _summary(preset: Preset) -> str:
     config = preset.config
     if config.architecture == "mlp":
-        shape = f"MLP 3072-{config.fc_width}-{config.fc_width}-100 {config.activation}"
+        hidden = f"{config.fc_width}-{config.fc_width}"
+        shape = f"MLP {MLP_INPUTS}-{hidden}-{NUM_CLASSES} {config.activation}"
     elif config.architecture == "cnn":
         shape = f"CNN {'/'.join(map(str, config.widths))} fc {config.fc_width}"
         shape += " +BN" if config.batch_norm else ""

@@ -9,8 +9,13 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from worker.schema.cifar_meta import CIFAR_SIZE
+
 CROP_RESIZE = 40  # 5b: Resize((40, 40)) then RandomCrop(32)
-CROP_SIZE = 32
+CROP_SIZE = CIFAR_SIZE  # the crop gives back CIFAR's side
+# The template's Normalize((0.5,) * 3, (0.5,) * 3) after ToTensor: every channel alike.
+NORMALIZE_MEAN = 0.5
+NORMALIZE_STD = 0.5
 
 
 def crop_batch(
@@ -51,8 +56,11 @@ def resize(images: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def normalize(images: torch.Tensor) -> torch.Tensor:
-    """ToTensor + Normalize((0.5,) * 3, (0.5,) * 3) on 0..255 values: maps to [-1, 1]."""
-    return images * (2.0 / 255.0) - 1.0
+    """ToTensor + Normalize(NORMALIZE_MEAN, NORMALIZE_STD) on 0..255 values: to [-1, 1].
+
+    One multiply-add; with mean = std = 0.5 the constants are exactly 2 / 255 and 1.
+    """
+    return images * (1.0 / (255.0 * NORMALIZE_STD)) - NORMALIZE_MEAN / NORMALIZE_STD
 
 
 def augment(

@@ -1,6 +1,6 @@
 """Data sets as uint8 tensors: torchvision's CIFAR-100 and a learnable synthetic stand-in.
 
-Both come back as a `DataSet` of two `Split`s holding every image as one (N, 3, 32, 32) uint8
+Both come back as `LoadedData`: two `Split`s holding every image as one (N, 3, 32, 32) uint8
 tensor on the CPU; the pipelines (`pipelines.py`) turn them into training batches.
 """
 
@@ -14,8 +14,15 @@ import torch
 import torch.nn.functional as F
 
 from worker.core.augment import crop_batch
-from worker.core.cifar_meta import COARSE_CLASSES, FINE_CLASSES, FINE_TO_COARSE
 from worker.errors import UserError
+from worker.schema.cifar_meta import (
+    CIFAR_CHANNELS,
+    CIFAR_SIZE,
+    COARSE_CLASSES,
+    FINE_CLASSES,
+    FINE_TO_COARSE,
+    NUM_CLASSES,
+)
 from worker.schema.runconfig import RunConfig
 
 CIFAR_ARCHIVE = "cifar-100-python.tar.gz"
@@ -47,7 +54,7 @@ class Split:
 
 
 @dataclass(frozen=True)
-class DataSet:
+class LoadedData:
     name: str  # says "synthetic" for the synthetic set, always
     train: Split
     test: Split
@@ -64,10 +71,10 @@ def download_allowed() -> bool:
     return os.environ.get("RUNBOARD_DATA_DOWNLOAD", "1").lower() not in {"0", "false", "no"}
 
 
-_CACHE: dict[tuple[object, ...], DataSet] = {}
+_CACHE: dict[tuple[object, ...], LoadedData] = {}
 
 
-def load_dataset(config: RunConfig, root: Path | None = None) -> DataSet:
+def load_dataset(config: RunConfig, root: Path | None = None) -> LoadedData:
     """The config's data set, subsets applied; loaded sets stay cached for later runs."""
     if config.dataset == "synthetic":
         train_size = config.train_subset or SYNTHETIC_TRAIN_SIZE
@@ -83,7 +90,7 @@ def load_dataset(config: RunConfig, root: Path | None = None) -> DataSet:
     full = _CACHE[key]
     if config.train_subset is None and config.test_subset is None:
         return full
-    return DataSet(
+    return LoadedData(
         name=f"{full.name} (subset {config.train_subset or 'all'}/{config.test_subset or 'all'})",
         train=full.train.subset(config.train_subset, config.seed),
         test=full.test.subset(config.test_subset, config.seed + 1),
@@ -94,7 +101,7 @@ def clear_cache() -> None:
     _CACHE.clear()
 
 
-def cifar100_dataset(root: Path, download: bool) -> DataSet:
+def cifar100_dataset(root: Path, download: bool) -> LoadedData:
     """torchvision's CIFAR100 under `root`, downloaded when allowed and missing."""
     from torchvision.datasets import CIFAR100
 
@@ -117,7 +124,7 @@ def cifar100_dataset(root: Path, download: bool) -> DataSet:
             f"{CIFAR_ARCHIVE} (from {CIFAR_URL}) or its extracted folder {CIFAR_FOLDER}/ there, "
             f"or set RUNBOARD_DATA_DIR to where it is"
         ) from None
-    return DataSet(
+    return LoadedData(
         name="cifar100",
         train=_split_from_hwc(train.data, train.targets),
         test=_split_from_hwc(test.data, test.targets),
@@ -129,7 +136,7 @@ def _split_from_hwc(images: object, labels: list[int]) -> Split:
     return Split(array.permute(0, 3, 1, 2).contiguous(), torch.tensor(labels, dtype=torch.int64))
 
 
-def synthetic_dataset(seed: int, train_size: int, test_size: int) -> DataSet:
+def synthetic_dataset(seed: int, train_size: int, test_size: int) -> LoadedData:
     """A deterministic, learnable, CIFAR-shaped 100-class set generated from `seed`.
 
     Each class has a prototype: a smooth random colour field (a 4x4 grid upsampled to 32x32)
@@ -141,18 +148,18 @@ def synthetic_dataset(seed: int, train_size: int, test_size: int) -> DataSet:
     prototypes = _class_prototypes(generator)  # (100, 3, 32, 32) float in [0, 1]
     train = _synthetic_split(prototypes, train_size, generator)
     test = _synthetic_split(prototypes, test_size, generator)
-    return DataSet(
+    return LoadedData(
         name=f"synthetic (seed {seed}, {train_size}/{test_size})", train=train, test=test
     )
 
 
 def _class_prototypes(generator: torch.Generator) -> torch.Tensor:
-    classes = len(FINE_CLASSES)
-    coarse = torch.rand(classes, 3, 4, 4, generator=generator)  # (100, 3, 4, 4)
-    fields = F.interpolate(coarse, size=(32, 32), mode="bicubic", align_corners=False)
+    classes, side = NUM_CLASSES, CIFAR_SIZE
+    coarse = torch.rand(classes, CIFAR_CHANNELS, 4, 4, generator=generator)  # (100, 3, 4, 4)
+    fields = F.interpolate(coarse, size=(side, side), mode="bicubic", align_corners=False)
     angle = torch.rand(classes, generator=generator) * torch.pi  # stripe direction per class
     frequency = 0.3 + 0.5 * torch.rand(classes, generator=generator)  # radians per pixel
-    ys, xs = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
+    ys, xs = torch.meshgrid(torch.arange(float(side)), torch.arange(float(side)), indexing="ij")
     phase = xs[None] * angle.cos()[:, None, None] + ys[None] * angle.sin()[:, None, None]
     stripes = torch.sin(phase * frequency[:, None, None])[:, None]  # (100, 1, 32, 32)
     return (0.65 * fields + 0.2 * stripes + 0.1).clamp(0, 1)
@@ -162,15 +169,16 @@ def _synthetic_split(prototypes: torch.Tensor, size: int, generator: torch.Gener
     classes = prototypes.shape[0]
     labels = torch.arange(size) % classes  # balanced classes
     labels = labels[torch.randperm(size, generator=generator)]
-    images = torch.empty(size, 3, 32, 32, dtype=torch.uint8)
+    side = CIFAR_SIZE
+    images = torch.empty(size, CIFAR_CHANNELS, side, side, dtype=torch.uint8)
     for start in range(0, size, 4096):  # chunks bound the float32 working memory
         chunk = labels[start : start + 4096]
         n = chunk.shape[0]
         padded = F.pad(prototypes[chunk], (3, 3, 3, 3), mode="replicate")  # (n, 3, 38, 38)
         top, left = torch.randint(0, 7, (2, n), generator=generator)  # shifts of -3..3 pixels
-        base = crop_batch(padded, top, left, 32)  # (n, 3, 32, 32)
+        base = crop_batch(padded, top, left, side)  # (n, 3, 32, 32)
         brightness = 0.8 + 0.4 * torch.rand(n, 1, 1, 1, generator=generator)
-        noise = 0.25 * torch.randn(n, 3, 32, 32, generator=generator)
+        noise = 0.25 * torch.randn(n, CIFAR_CHANNELS, side, side, generator=generator)
         pixels = (base * brightness + noise).clamp(0, 1) * 255
         images[start : start + n] = pixels.round().to(torch.uint8)
     return Split(images, labels.to(torch.int64))

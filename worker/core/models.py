@@ -10,9 +10,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from worker.errors import UserError
+from worker.schema.cifar_meta import CIFAR_CHANNELS, NUM_CLASSES
+from worker.schema.geometry import CNN_CONVS, CNN_POOL, MLP_INPUTS, cnn_flat_side
 from worker.schema.runconfig import RunConfig
-
-NUM_CLASSES = 100
 
 _ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "relu": F.relu,
@@ -31,7 +31,7 @@ class MLP(nn.Module):
 
     def __init__(self, hidden: int, activation: str, dropout: float) -> None:
         super().__init__()
-        self.fc1 = nn.Linear(3 * 32 * 32, hidden)
+        self.fc1 = nn.Linear(MLP_INPUTS, hidden)
         self.fc2 = nn.Linear(hidden, hidden)
         self.fc3 = nn.Linear(hidden, NUM_CLASSES)
         self.act = _ACTIVATIONS[activation]
@@ -42,13 +42,6 @@ class MLP(nn.Module):
         x = self.act(self.fc1(x))
         x = self.act(self.fc2(x))
         return self.fc3(self.drop(x))
-
-
-def _conv_output_side(image_size: int) -> int:
-    """Side after conv1 (5x5 s2), three 3x3 convs and a 2x2 pool: 32 -> 14 -> 12 -> 10 -> 8 -> 4."""
-    side = (image_size - 5) // 2 + 1
-    side -= 2 * 3
-    return side // 2
 
 
 class CNN(nn.Module):
@@ -65,14 +58,18 @@ class CNN(nn.Module):
     ) -> None:
         super().__init__()
         w1, w2, w3, w4 = widths
-        self.conv1 = nn.Conv2d(3, w1, kernel_size=5, stride=2, padding=0)
-        self.conv2 = nn.Conv2d(w1, w2, kernel_size=3, padding=0)
-        self.conv3 = nn.Conv2d(w2, w3, kernel_size=3, padding=0)
-        self.conv_final = nn.Conv2d(w3, w4, kernel_size=3, padding=0)
-        self.pool = nn.MaxPool2d(2, 2)
+        channels_in = (CIFAR_CHANNELS, w1, w2, w3)
+        # conv1, conv2, conv3, conv_final with the schema's geometry, created in this order:
+        # the order decides which random numbers each layer's initial weights get
+        convs = [
+            nn.Conv2d(c_in, c_out, conv.kernel, stride=conv.stride, padding=conv.padding)
+            for conv, c_in, c_out in zip(CNN_CONVS, channels_in, widths, strict=True)
+        ]
+        self.conv1, self.conv2, self.conv3, self.conv_final = convs
+        self.pool = nn.MaxPool2d(CNN_POOL, CNN_POOL)
         norm: Callable[[int], nn.Module] = nn.BatchNorm2d if batch_norm else lambda _: nn.Identity()
         self.bn1, self.bn2, self.bn3, self.bn_final = norm(w1), norm(w2), norm(w3), norm(w4)
-        side = _conv_output_side(image_size)
+        side = cnn_flat_side(image_size)
         self.fc1 = nn.Linear(w4 * side * side, fc_width)
         self.fc2 = nn.Linear(fc_width, NUM_CLASSES)
         self.act = _ACTIVATIONS[activation]
@@ -102,7 +99,7 @@ def _resnet18(pretrained: bool, dropout: float) -> nn.Module:
             f"put {file_name} into {os.path.join(hub_dir, 'checkpoints')} "
             f"(set TORCH_HOME to move it) or set pretrained=false"
         ) from None
-    head = nn.Linear(512, NUM_CLASSES)  # replaces ImageNet's 1000-class fc
+    head = nn.Linear(model.fc.in_features, NUM_CLASSES)  # 512 -> 100 replaces ImageNet's fc
     model.fc = nn.Sequential(nn.Dropout(dropout), head) if dropout > 0 else head
     return model
 
@@ -123,12 +120,6 @@ def build_model(config: RunConfig) -> nn.Module:
     return _resnet18(config.pretrained, config.dropout)
 
 
-def count_parameters(model: nn.Module) -> int:
+def model_parameter_count(model: nn.Module) -> int:
+    """`parameter_count(config)` measured on a built model (trainable or not, buffers not)."""
     return sum(p.numel() for p in model.parameters())
-
-
-def parameter_count(config: RunConfig) -> int:
-    """Parameters of a config's model, built on the meta device (no memory, no weights)."""
-    with torch.device("meta"):
-        model = build_model(config.model_copy(update={"pretrained": False}))
-    return count_parameters(model)

@@ -19,16 +19,25 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
-from worker.core.augment import CROP_RESIZE, CROP_SIZE, augment, normalize, resize
+from worker.core.augment import (
+    CROP_RESIZE,
+    CROP_SIZE,
+    NORMALIZE_MEAN,
+    NORMALIZE_STD,
+    augment,
+    normalize,
+    resize,
+)
 from worker.core.data import Split
+from worker.schema.cifar_meta import CIFAR_CHANNELS
 from worker.schema.runconfig import RunConfig
 
-Batch = tuple[torch.Tensor, torch.Tensor]  # x (B, 3, S, S) float, y (B,) int64
+ImageBatch = tuple[torch.Tensor, torch.Tensor]  # x (B, 3, S, S) float, y (B,) int64
 
 
 class Batches(Protocol):
     def __len__(self) -> int: ...
-    def epoch(self, epoch: int) -> Iterator[Batch]: ...
+    def epoch(self, epoch: int) -> Iterator[ImageBatch]: ...
 
 
 def memory_format(config: RunConfig) -> torch.memory_format:
@@ -36,6 +45,11 @@ def memory_format(config: RunConfig) -> torch.memory_format:
     if config.channels_last and config.is_convolutional:
         return torch.channels_last
     return torch.contiguous_format
+
+
+def batch_count(images: int, batch_size: int, drop_last: bool) -> int:
+    """Batches in one epoch: the last, short one is dropped with `drop_last`."""
+    return images // batch_size if drop_last else -(-images // batch_size)
 
 
 def epoch_seed(seed: int, epoch: int, train: bool) -> int:
@@ -67,10 +81,9 @@ class ResidentBatches:
         self.drop_last = config.template_drop_last
 
     def __len__(self) -> int:
-        count = len(self.labels)
-        return count // self.batch_size if self.drop_last else -(-count // self.batch_size)
+        return batch_count(len(self.labels), self.batch_size, self.drop_last)
 
-    def epoch(self, epoch: int) -> Iterator[Batch]:
+    def epoch(self, epoch: int) -> Iterator[ImageBatch]:
         generator = torch.Generator(device=self.device)
         generator.manual_seed(epoch_seed(self.seed, epoch, self.train))
         count = len(self.labels)
@@ -110,7 +123,8 @@ def template_transform(config: RunConfig, train: bool) -> transforms.Compose:
     if train and "flip" in config.augmentations:
         steps.append(transforms.RandomHorizontalFlip())
     steps.append(transforms.Resize((config.image_size, config.image_size)))
-    steps += [transforms.ToTensor(), transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))]
+    mean, std = (NORMALIZE_MEAN,) * CIFAR_CHANNELS, (NORMALIZE_STD,) * CIFAR_CHANNELS
+    steps += [transforms.ToTensor(), transforms.Normalize(mean, std)]
     return transforms.Compose(steps)
 
 
@@ -126,11 +140,9 @@ class TorchvisionBatches:
         self.memory_format = memory_format(config)
 
     def __len__(self) -> int:
-        count = len(self.dataset)
-        drop_last = self.config.template_drop_last
-        return count // self.batch_size if drop_last else -(-count // self.batch_size)
+        return batch_count(len(self.dataset), self.batch_size, self.config.template_drop_last)
 
-    def epoch(self, epoch: int) -> Iterator[Batch]:
+    def epoch(self, epoch: int) -> Iterator[ImageBatch]:
         generator = torch.Generator().manual_seed(epoch_seed(self.config.seed, epoch, self.train))
         loader = DataLoader(
             self.dataset,

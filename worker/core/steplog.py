@@ -15,26 +15,25 @@ from typing import Any
 
 from worker.schema.events import STEP_COLUMNS, RecoveredSteps
 
-COLUMNS = STEP_COLUMNS
 CHUNK = 10_000  # steps per recovered event: well under the API's body and column limits
 
 
 class StepLog:
-    """Reported steps as parallel lists (COLUMNS); 5 numbers per step, ~40 bytes saved."""
+    """Reported steps as parallel lists (STEP_COLUMNS); 5 numbers per step, ~40 bytes saved."""
 
     def __init__(self, columns: dict[str, list[Any]] | None = None) -> None:
-        self.columns: dict[str, list[Any]] = {name: [] for name in COLUMNS}
-        if columns and all(isinstance(columns.get(name), list) for name in COLUMNS):
-            lengths = {len(columns[name]) for name in COLUMNS}
+        self.columns: dict[str, list[Any]] = {name: [] for name in STEP_COLUMNS}
+        if columns and all(isinstance(columns.get(name), list) for name in STEP_COLUMNS):
+            lengths = {len(columns[name]) for name in STEP_COLUMNS}
             if len(lengths) == 1:  # anything else is not ours: start empty, lose nothing new
-                self.columns = {name: columns[name] for name in COLUMNS}  # fresh from load
+                self.columns = {name: columns[name] for name in STEP_COLUMNS}  # fresh from load
 
     def __len__(self) -> int:
         return len(self.columns["step"])
 
     def record(self, epoch: int, step: int, global_step: int, loss: float) -> None:
         row = (epoch, step, global_step, loss, time.time())
-        for name, value in zip(COLUMNS, row, strict=True):
+        for name, value in zip(STEP_COLUMNS, row, strict=True):
             self.columns[name].append(value)
 
     def state(self) -> dict[str, list[Any]]:

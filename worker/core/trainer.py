@@ -20,10 +20,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from worker.core import checkpoint, runtime
-from worker.core.data import DataSet, load_dataset
-from worker.core.models import NUM_CLASSES, build_model, count_parameters
+from worker.core.data import LoadedData, load_dataset
+from worker.core.models import build_model, model_parameter_count
 from worker.core.pipelines import Batches, make_batches, memory_format
 from worker.core.steplog import StepLog
+from worker.schema.cifar_meta import NUM_CLASSES
 from worker.schema.events import Batch, Epoch, Finished, RunResult, Started, TrainerEvent
 from worker.schema.runconfig import RunConfig
 
@@ -119,7 +120,7 @@ def train(
     on_event: EventSink | None = None,
     should_stop: StopCheck | None = None,
     checkpoint_dir: Path | None = None,
-    data: DataSet | None = None,
+    data: LoadedData | None = None,
 ) -> RunResult:
     emit: EventSink = on_event or (lambda event: None)
     device = runtime.resolve_device(config.device)
@@ -162,7 +163,7 @@ def train(
             device=str(device),
             device_name=runtime.device_name(device),
             precision=f"{precision.name} ({precision.reason})",
-            parameters=count_parameters(model),
+            parameters=model_parameter_count(model),
             dataset=data.name,
             train_size=len(data.train),
             test_size=len(data.test),
@@ -235,7 +236,7 @@ def train(
         final_train_loss=history[-1]["train_loss"] if history else None,
         final_test_loss=history[-1]["test_loss"] if history else None,
         total_seconds=spent_seconds + time.perf_counter() - started,
-        parameters=count_parameters(model),
+        parameters=model_parameter_count(model),
         device=str(device),
         device_name=runtime.device_name(device),
         precision=precision.name,

@@ -13,19 +13,24 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from worker.errors import InvalidInputError
+from worker.schema.cifar_meta import CIFAR_CHANNELS, CIFAR_SIZE
+from worker.schema.geometry import (
+    CNN_WIDTH_COUNT,
+    MLP_INPUTS,
+    RESNET18_PARAMETERS,
+    activations_per_image,
+    cnn_parameters,
+    mlp_parameters,
+)
 
 Architecture = Literal["mlp", "cnn", "resnet18"]
 Activation = Literal["relu", "sigmoid", "tanh", "gelu"]
 Augmentation = Literal["flip", "crop"]
-Optimizer = Literal["adam", "adamw", "sgd"]
-Dataset = Literal["cifar100", "synthetic"]
-Precision = Literal["auto", "fp32", "bf16", "fp16"]
+OptimizerName = Literal["adam", "adamw", "sgd"]
+DatasetName = Literal["cifar100", "synthetic"]
+PrecisionName = Literal["auto", "fp32", "bf16", "fp16"]
 Pipeline = Literal["resident", "torchvision"]
 
-CIFAR_SIZE = 32  # CIFAR images are 32x32; the MLP's input is 3 * 32 * 32 = 3072
-CNN_WIDTH_COUNT = 4  # conv1, conv2, conv3, conv_final
-NUM_CLASSES = 100
-RESNET18_PARAMETERS = 11_227_812  # torchvision's ResNet-18 with a 512 -> 100 head
 # Configs beyond these would not fit a GPU: refused up front (422, one CLI line), not an OOM.
 MAX_PARAMETERS = 1_000_000_000  # fp32 weights, gradients and Adam's moments: 16 GB
 MAX_ACTIVATIONS = 2**33  # layer outputs one batch keeps for the backward pass (8.6e9 values)
@@ -55,9 +60,9 @@ class RunConfig(BaseModel):
         (), description="training-set augmentations: flip, crop (resize 40 then crop 32)"
     )
     image_size: int = Field(
-        32, ge=CIFAR_SIZE, le=512, validate_default=True, description="input side in pixels"
+        CIFAR_SIZE, ge=CIFAR_SIZE, le=512, validate_default=True, description="input side in pixels"
     )
-    dataset: Dataset = "cifar100"
+    dataset: DatasetName = "cifar100"
     train_subset: int | None = Field(
         None, ge=1, le=1_000_000, description="train images used (synthetic: generated)"
     )
@@ -66,7 +71,7 @@ class RunConfig(BaseModel):
     )
 
     # How it learns.
-    optimizer: Optimizer = "adam"
+    optimizer: OptimizerName = "adam"
     lr: float = Field(1e-4, gt=0.0, le=10.0, description="learning rate")
     momentum: float = Field(0.9, ge=0.0, lt=1.0, description="SGD momentum")
     weight_decay: float = Field(0.0, ge=0.0, le=1.0)
@@ -76,7 +81,7 @@ class RunConfig(BaseModel):
 
     # Where and how fast.
     device: str = Field("auto", description="auto (cuda, then cpu), cpu, cuda or cuda:N")
-    precision: Precision = Field("auto", description="auto: bf16 autocast where supported")
+    precision: PrecisionName = Field("auto", description="auto: bf16 autocast where supported")
     pipeline: Pipeline = Field("resident", description="resident tensors or torchvision loaders")
     channels_last: bool = True
     deterministic: bool = Field(False, description="deterministic kernels (bit-exact on CPU)")
@@ -139,12 +144,14 @@ class RunConfig(BaseModel):
     def _image_size_fits_architecture(cls, image_size: int, info: ValidationInfo) -> Any:
         if info.data.get("architecture") == "mlp" and image_size != CIFAR_SIZE:
             raise ValueError(
-                f"the MLP takes 3x{CIFAR_SIZE}x{CIFAR_SIZE} = 3072 inputs; "
+                f"the MLP takes {CIFAR_CHANNELS}x{CIFAR_SIZE}x{CIFAR_SIZE} = {MLP_INPUTS} inputs; "
                 f"image_size must be {CIFAR_SIZE}, got {image_size}"
             )
         data = info.data
         if data.get("architecture") == "cnn" and {"widths", "fc_width"} <= data.keys():
-            count = cnn_parameters(data["widths"], data["fc_width"], image_size)
+            count = cnn_parameters(
+                data["widths"], data["fc_width"], image_size, data.get("batch_norm", False)
+            )
             widths = "/".join(map(str, data["widths"]))
             _check_parameters(
                 count, f"widths {widths}, fc_width {data['fc_width']}, image_size {image_size}"
@@ -184,38 +191,13 @@ class RunConfig(BaseModel):
         return RunConfig.model_validate({**self.model_dump(), **overrides})
 
 
-def mlp_parameters(fc_width: int) -> int:
-    """The MLP's parameters: 3072 -> fc_width -> fc_width -> 100, with biases."""
-    inputs = 3 * CIFAR_SIZE * CIFAR_SIZE
-    return (inputs + 1) * fc_width + (fc_width + 1) * fc_width + (fc_width + 1) * NUM_CLASSES
-
-
-def _conv_sides(image_size: int) -> list[int]:
-    """Output sides of conv1 (5x5 stride 2) and the three 3x3 convs: 14, 12, 10, 8 at 32 px."""
-    first = (image_size - 5) // 2 + 1
-    return [first, first - 2, first - 4, first - 6]
-
-
-def cnn_parameters(widths: tuple[int, ...], fc_width: int, image_size: int) -> int:
-    """The CNN's parameters without BatchNorm (which adds 2 per channel, a rounding error)."""
-    w1, w2, w3, w4 = widths
-    convs = (3 * 25 + 1) * w1 + (w1 * 9 + 1) * w2 + (w2 * 9 + 1) * w3 + (w3 * 9 + 1) * w4
-    side = _conv_sides(image_size)[-1] // 2  # after the 2x2 max pool
-    return convs + (w4 * side * side + 1) * fc_width + (fc_width + 1) * NUM_CLASSES
-
-
-def activations_per_image(
-    architecture: str, widths: tuple[int, ...], fc_width: int, image_size: int
-) -> int:
-    """Layer outputs one image leaves for the backward pass, roughly (inputs included)."""
-    pixels = image_size * image_size
-    if architecture == "mlp":
-        return 3 * pixels + 2 * fc_width + NUM_CLASSES
-    if architecture == "resnet18":  # 64 ch at 1/2 side, then 64/128/256/512 at 1/4../1/32
-        return 3 * pixels + 50 * pixels
-    sides = _conv_sides(image_size)
-    convs = sum(width * side * side for width, side in zip(widths, sides, strict=True))
-    return 3 * pixels + convs + fc_width + NUM_CLASSES
+def parameter_count(config: RunConfig) -> int:
+    """The parameters of the network `config` describes, exactly as the worker builds it."""
+    if config.architecture == "mlp":
+        return mlp_parameters(config.fc_width)
+    if config.architecture == "cnn":
+        return cnn_parameters(config.widths, config.fc_width, config.image_size, config.batch_norm)
+    return RESNET18_PARAMETERS  # pretrained or not, with or without dropout (no parameters)
 
 
 def _check_parameters(count: int, sizes: str) -> None:

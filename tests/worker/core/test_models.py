@@ -17,11 +17,10 @@ from worker.core.models import (
     MLP,
     MissingWeightsError,
     build_model,
-    count_parameters,
-    parameter_count,
+    model_parameter_count,
 )
 from worker.schema.presets import all_presets, get_preset
-from worker.schema.runconfig import RunConfig
+from worker.schema.runconfig import RunConfig, parameter_count
 
 KNOWN_COUNTS = {"1": 29_778_020, "2": 4_647_524, "6": 11_227_812}
 
@@ -64,7 +63,7 @@ def test_every_preset_builds_a_model_with_100_outputs_and_the_expected_size(
         out = model(torch.randn(batch, 3, config.image_size, config.image_size))
     assert out.shape == (batch, 100)
     assert torch.isfinite(out).all()
-    built = count_parameters(model)
+    built = model_parameter_count(model)
     assert parameter_count(get_preset(preset_id).config) == built
     if preset_id in KNOWN_COUNTS:
         assert built == KNOWN_COUNTS[preset_id]
@@ -80,7 +79,7 @@ def test_mlp_is_3072_to_4096_to_4096_to_100() -> None:
     assert (model.fc1.in_features, model.fc1.out_features) == (3072, 16)
     assert (model.fc2.in_features, model.fc2.out_features) == (16, 16)
     assert (model.fc3.in_features, model.fc3.out_features) == (16, 100)
-    assert count_parameters(model) == linear(3072, 16) + linear(16, 16) + linear(16, 100)
+    assert model_parameter_count(model) == linear(3072, 16) + linear(16, 16) + linear(16, 100)
 
 
 def test_mlp_uses_sigmoid_hidden_activations() -> None:
@@ -139,7 +138,7 @@ def test_batch_norm_layers_exist_only_when_asked_for() -> None:
         assert isinstance(layer, nn.BatchNorm2d)
         assert layer.num_features == width
         assert isinstance(getattr(without, name), nn.Identity)
-    assert count_parameters(with_bn) - count_parameters(without) == 2 * (4 + 5 + 6 + 7)
+    assert model_parameter_count(with_bn) - model_parameter_count(without) == 2 * (4 + 5 + 6 + 7)
 
 
 def test_batch_norm_is_applied_after_the_activation() -> None:
@@ -211,7 +210,7 @@ def test_resnet18_head_is_replaced_by_512_to_100() -> None:
     with_dropout = build_model(RunConfig(architecture="resnet18", dropout=0.3))
     assert isinstance(with_dropout.fc, nn.Sequential)
     assert isinstance(with_dropout.fc[0], nn.Dropout) and with_dropout.fc[0].p == 0.3
-    assert count_parameters(with_dropout) == 11_227_812
+    assert model_parameter_count(with_dropout) == 11_227_812
 
 
 def test_parameter_count_allocates_nothing_and_ignores_pretrained() -> None:
@@ -280,19 +279,26 @@ def test_missing_pretrained_weights_name_the_file_and_directory(torch_home: Path
         {"architecture": "mlp", "fc_width": 1000},
         {"widths": (8, 16, 24, 40), "fc_width": 77, "image_size": 64},
         {"widths": (3, 5, 7, 9), "image_size": 224},
+        {"widths": (3, 5, 7, 9), "fc_width": 33, "image_size": 40, "batch_norm": True},
         {"architecture": "resnet18"},
+        {"architecture": "resnet18", "pretrained": True, "dropout": 0.3},
     ],
 )
-def test_the_schemas_torch_free_parameter_estimate_is_exact_without_batch_norm(
+def test_the_schemas_torch_free_parameter_count_is_what_the_worker_builds(
     changes: dict[str, object],
 ) -> None:
-    """The config schema refuses networks over MAX_PARAMETERS by this estimate."""
-    from worker.schema.runconfig import RESNET18_PARAMETERS, cnn_parameters, mlp_parameters
+    """The config schema refuses networks over MAX_PARAMETERS by this count."""
+    from worker.schema.geometry import RESNET18_PARAMETERS, cnn_parameters, mlp_parameters
 
     config = RunConfig.model_validate(changes)
     estimate = {
         "mlp": lambda: mlp_parameters(config.fc_width),
-        "cnn": lambda: cnn_parameters(config.widths, config.fc_width, config.image_size),
+        "cnn": lambda: cnn_parameters(
+            config.widths, config.fc_width, config.image_size, config.batch_norm
+        ),
         "resnet18": lambda: RESNET18_PARAMETERS,
     }[config.architecture]()
     assert estimate == parameter_count(config)
+    with torch.device("meta"):  # no memory, no weights to download
+        model = build_model(config.model_copy(update={"pretrained": False}))
+    assert model_parameter_count(model) == parameter_count(config)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from worker.core.steplog import COLUMNS, StepLog
+from worker.core.steplog import StepLog
+from worker.schema.events import STEP_COLUMNS
 
 
 def test_recorded_steps_come_back_from_the_saved_state_in_order() -> None:
@@ -32,7 +33,7 @@ def test_an_empty_log_resends_nothing() -> None:
 
 
 def test_a_saved_state_that_is_not_a_step_log_starts_an_empty_one() -> None:
-    ragged = {name: [1] for name in COLUMNS} | {"loss": []}
+    ragged = {name: [1] for name in STEP_COLUMNS} | {"loss": []}
     assert len(StepLog(ragged)) == 0
     assert len(StepLog({"epoch": [1]})) == 0
     assert len(StepLog(None)) == 0

@@ -1,4 +1,11 @@
-"""CIFAR-100's class names (torchvision's order) and its 20 superclasses."""
+"""CIFAR-100 as numbers: image shape, class names (torchvision's order), 20 superclasses.
+
+Torch-free: the run-config schema checks sizes against these and the training core builds
+its data and networks from them.
+"""
+
+CIFAR_SIZE = 32  # image side in pixels: every image is CIFAR_CHANNELS x 32 x 32
+CIFAR_CHANNELS = 3  # RGB
 
 FINE_CLASSES: tuple[str, ...] = (
     "apple", "aquarium_fish", "baby", "bear", "beaver", "bed", "bee", "beetle", "bicycle",
@@ -31,3 +38,6 @@ FINE_TO_COARSE: tuple[int, ...] = (
     10, 3, 2, 12, 12, 16, 12, 1, 9, 19, 2, 10, 0, 1, 16, 12, 9, 13, 15, 13,
     16, 19, 2, 4, 6, 19, 5, 5, 8, 19, 18, 1, 2, 15, 6, 0, 17, 8, 14, 13,
 )  # fmt: skip
+
+NUM_CLASSES = len(FINE_CLASSES)  # 100: the networks' outputs, the confusion matrix's side
+NUM_SUPERCLASSES = len(COARSE_CLASSES)  # 20: the coarse confusion matrix's side
