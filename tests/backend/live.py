@@ -67,10 +67,11 @@ class ServerProcess:
 
 @contextlib.contextmanager
 def run_server(
-    database_url: str, workdir: Path, env: dict[str, str] | None = None
+    database_url: str, workdir: Path, env: dict[str, str] | None = None, port: int | None = None
 ) -> Iterator[ServerProcess]:
     """`runboard serve --port P` on `database_url`, up once /api/health answers; stopped with
-    SIGTERM (then SIGKILL) on the way out. Its working directory is `workdir`."""
+    SIGTERM (then SIGKILL) on the way out. Its working directory is `workdir`. P is a free
+    port, or `port` (a restarted server keeps its address, as a worker expects)."""
     workdir.mkdir(parents=True, exist_ok=True)
     environment = clean_env(
         RUNBOARD_DATABASE_URL=database_url,
@@ -79,17 +80,17 @@ def run_server(
         **(env or {}),
     )
     for attempt in range(3):  # another process may take the free port before the server does
-        port = free_port()
-        log = workdir / f"server-{port}.log"
+        listen = port or free_port()
+        log = workdir / f"server-{listen}.log"
         with log.open("wb") as sink:
             process = subprocess.Popen(
-                [RUNBOARD, "serve", "--no-worker", "--port", str(port)],  # the tests are the worker
+                [RUNBOARD, "serve", "--no-worker", "--port", str(listen)],  # tests are the worker
                 cwd=workdir,
                 env=environment,
                 stdout=sink,
                 stderr=subprocess.STDOUT,
             )
-        server = ServerProcess(f"http://127.0.0.1:{port}", port, database_url, process, log)
+        server = ServerProcess(f"http://127.0.0.1:{listen}", listen, database_url, process, log)
         try:
             _wait_until_healthy(server)
             break
