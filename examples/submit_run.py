@@ -2,7 +2,7 @@
 
     python examples/submit_run.py [BASE_URL]
 
-BASE_URL defaults to $RUNBOARD_URL, else http://127.0.0.1:8000. When the server has an API
+BASE_URL defaults to $RUNBOARD_API_URL, else http://127.0.0.1:8000. When the server has an API
 token, put it in $RUNBOARD_API_TOKEN. The run trains once a worker takes it (`runboard
 serve` starts one); meanwhile this script waits, then prints each epoch's test accuracy.
 """
@@ -63,7 +63,7 @@ def events(base_url: str, run_id: int, headers: dict[str, str]) -> Iterator[tupl
 
 
 def main() -> int:
-    default_url = os.environ.get("RUNBOARD_URL", "http://127.0.0.1:8000")
+    default_url = os.environ.get("RUNBOARD_API_URL", "http://127.0.0.1:8000")
     base_url = (sys.argv[1] if len(sys.argv) > 1 else default_url).rstrip("/")
     token = os.environ.get("RUNBOARD_API_TOKEN")
     headers = {"Authorization": f"Bearer {token}"} if token else {}

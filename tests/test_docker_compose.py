@@ -1,7 +1,8 @@
 """docker-compose.yml and the Dockerfile hold together: what they build exists, what they run
 parses, the settings they pass are read by the code, GPUs are reserved as the workers use
-them, state lives on volumes, the API is published on loopback only, and the image installs
-what the code imports. Static checks: no Docker needed."""
+them, state lives on volumes, the API is published on loopback only, and each image installs
+what its code imports: the workers' with torch, the API's without. Static checks: no Docker
+needed."""
 
 from __future__ import annotations
 
@@ -20,11 +21,14 @@ import yaml
 from packaging.requirements import Requirement
 
 from backend.app.core.config import Settings
-from worker.cli.main import build_parser
+from runboard.cli.main import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
-SOURCES = ("backend", "worker")
+SOURCES = ("backend", "worker", "runboard")
+# What the API image runs (`runboard serve --no-worker`, the CLI without training): torch-free.
+API_SOURCES = ("backend", "worker/schema", "worker/errors.py", "runboard/cli", "runboard/*.py")
+TORCH = {"torch", "torchvision"}
 VARIABLE = re.compile(r"\bRUNBOARD_[A-Z0-9_]+\b")
 
 
@@ -52,6 +56,11 @@ def dockerfile_of(service: dict[str, Any]) -> tuple[Path, Path]:
     return context, context / build.get("dockerfile", "Dockerfile")
 
 
+def target_of(service: dict[str, Any]) -> str | None:
+    build = service["build"]
+    return None if isinstance(build, str) else build.get("target")
+
+
 def instructions(dockerfile: Path) -> Iterator[tuple[str, str]]:
     """(INSTRUCTION, arguments) of a Dockerfile, continuation lines joined, comments dropped."""
     logical = ""
@@ -66,6 +75,22 @@ def instructions(dockerfile: Path) -> Iterator[tuple[str, str]]:
         keyword, _, arguments = logical.partition(" ")
         yield keyword.upper(), arguments.strip()
         logical = ""
+
+
+def stages(dockerfile: Path) -> dict[str, list[tuple[str, str]]]:
+    """Stage name -> its instructions, those of the stages it is built FROM first; the last
+    stage (what a build without a target makes) also under the name ''."""
+    found: dict[str, list[tuple[str, str]]] = {}
+    current: list[tuple[str, str]] = []
+    for keyword, text in instructions(dockerfile):
+        if keyword == "FROM":
+            words = text.split()
+            current = list(found.get(words[0], []))
+            name = words[2] if len(words) > 2 and words[1].upper() == "AS" else f"#{len(found)}"
+            found[name] = current
+        current.append((keyword, text))
+    found[""] = current
+    return found
 
 
 def arguments_of(text: str) -> list[str]:
@@ -161,16 +186,19 @@ def test_every_built_service_uses_an_existing_dockerfile_whose_copy_sources_exis
 
 
 def test_every_command_of_the_image_parses_with_the_runboard_command_line() -> None:
-    entrypoint: list[str] = []
-    default: list[str] = []
     _, dockerfile = dockerfile_of(next(iter(built_services().values())))
-    for keyword, text in instructions(dockerfile):
-        if keyword == "ENTRYPOINT":
-            entrypoint = arguments_of(text)
-        elif keyword == "CMD":
-            default = arguments_of(text)
-    assert entrypoint == ["runboard"], "the commands below are arguments of `runboard`"
-    build_parser().parse_args(default)
+    for stage, steps in stages(dockerfile).items():
+        entrypoint: list[str] = []
+        default: list[str] = []
+        for keyword, text in steps:
+            if keyword == "ENTRYPOINT":
+                entrypoint = arguments_of(text)
+            elif keyword == "CMD":
+                default = arguments_of(text)
+        assert entrypoint == ["runboard"], f"{stage}: the commands are arguments of `runboard`"
+        assert default or stage not in ("", "api", "worker"), f"{stage or 'the image'}: no CMD"
+        if default:
+            build_parser().parse_args(default)
     for name, service in built_services().items():
         if "command" in service:
             try:
@@ -263,12 +291,16 @@ def test_published_ports_listen_on_loopback_only() -> None:
 # ---- what the image installs -------------------------------------------------------------
 
 
-def _imported_modules() -> dict[str, str]:
-    """Top-level third-party modules imported by the API and worker code -> a file using it."""
-    local = set(SOURCES) | {"__future__"}
+def _imported_modules(sources: tuple[str, ...] = SOURCES) -> dict[str, str]:
+    """Top-level third-party modules imported by the code under `sources` (folders, files or
+    globs) -> a file using it."""
+    local = {"backend", "worker", "runboard", "__future__"}
     found: dict[str, str] = {}
-    for folder in SOURCES:
-        for path in (ROOT / folder).rglob("*.py"):
+    for source in sources:
+        paths = [ROOT / source] if (ROOT / source).is_file() else list(ROOT.glob(source))
+        for path in [
+            p for root in paths for p in ([root] if root.is_file() else root.rglob("*.py"))
+        ]:
             for node in ast.walk(ast.parse(path.read_text())):
                 names: list[str] = []
                 if isinstance(node, ast.Import):
@@ -309,18 +341,52 @@ def _installed_by(requirements: list[str]) -> set[str]:
     return {key.split("[")[0] for key in seen}
 
 
-def test_the_image_installs_every_package_the_api_and_the_workers_import() -> None:
-    # The Dockerfile (and `make run`) install the project with `pip install .`: only the
-    # [project] dependencies and what they depend on get into the image.
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    installed = _installed_by(project["dependencies"])
+def _missing(modules: dict[str, str], installed: set[str]) -> dict[str, str]:
+    """The modules (-> a file using it) that no distribution in `installed` provides."""
     providers = importlib.metadata.packages_distributions()
     missing = {}
-    for module, user in _imported_modules().items():
+    for module, user in modules.items():
         distributions = {name.lower().replace("_", "-") for name in providers.get(module, [])}
         if not distributions & installed:
             missing[module] = user
-    assert not missing, f"imported but not in [project] dependencies: {missing}"
+    return missing
+
+
+def _pip_installs(steps: list[tuple[str, str]]) -> list[str]:
+    """The project requirements (`.`, `.[train]`) a stage's RUN lines pip-install."""
+    found = []
+    for keyword, text in steps:
+        if keyword == "RUN" and "pip install" in text:
+            found += [word for word in shlex.split(text) if word.startswith(".")]
+    return found
+
+
+def test_the_image_installs_every_package_the_api_and_the_workers_import() -> None:
+    # The Dockerfile installs the project with `pip install .` (the API) or `.[train]` (the
+    # workers; `make run` too): only the [project] dependencies, those of the extra, and
+    # what they depend on get into an image.
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    base = _installed_by(project["dependencies"])
+    training = _installed_by(project["dependencies"] + project["optional-dependencies"]["train"])
+    missing = _missing(_imported_modules(), training)
+    assert not missing, f"imported but not in [project] dependencies or [train]: {missing}"
+    missing = _missing(_imported_modules(API_SOURCES), base)
+    assert not missing, f"the API imports what `pip install .` lacks: {missing}"
+    assert not TORCH & base, "`pip install .` (the API) must not bring torch"
+    assert training >= TORCH, "`pip install .[train]` (the workers) must bring torch"
     # The compose file's broker is Redis: Kombu needs the redis client for it.
     if "redis://" in COMPOSE_FILE.read_text():
-        assert "redis" in installed, "the Redis broker needs `redis` (e.g. celery[redis])"
+        assert "redis" in base, "the Redis broker needs `redis` (e.g. celery[redis])"
+
+
+def test_the_api_image_has_no_torch_and_the_workers_images_have_it() -> None:
+    for name, service in built_services().items():
+        _, dockerfile = dockerfile_of(service)
+        installs = _pip_installs(stages(dockerfile)[target_of(service) or ""])
+        trains = any("train" in requirement for requirement in installs)
+        assert installs, f"{name}: its image does not install the project"
+        if is_worker(service):
+            assert trains, f"{name}: a worker's image needs `.[train]` (torch), has {installs}"
+        else:
+            assert not trains, f"{name}: only workers need torch, yet it installs {installs}"
+    assert not is_worker(services()["api"])

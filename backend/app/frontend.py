@@ -7,6 +7,7 @@ importing it, which would load far more than the one file needed).
 
 from __future__ import annotations
 
+import importlib.resources
 import importlib.util
 import logging
 from pathlib import Path
@@ -17,17 +18,29 @@ from fastapi.staticfiles import StaticFiles
 
 log = logging.getLogger("runboard.api")
 PLOTLY_PATH = "/vendor/plotly.min.js"
-# The repository root next to `backend/` (editable installs, tests); the working directory
-# (the Docker image copies `frontend/` into /app, its WORKDIR, but installs `backend` into
-# site-packages).
-_CANDIDATES = (Path(__file__).resolve().parents[2] / "frontend", Path.cwd() / "frontend")
+# `frontend/` as package data: in a checkout `backend/frontend` links to it, the wheel
+# carries a copy of it there (pyproject.toml's package-data).
+PACKAGE = "backend.frontend"
+
+
+def packaged_frontend() -> Path | None:
+    """The dashboard's folder as installed with the `backend` package, if it is there."""
+    try:
+        folder = importlib.resources.files(PACKAGE)
+    except ModuleNotFoundError:
+        return None
+    # A namespace package (no __init__.py): its files live in a folder on disk, which is what
+    # StaticFiles serves from.
+    index = folder / "index.html"
+    return index.parent if isinstance(index, Path) and index.is_file() else None
 
 
 def find_frontend(configured: Path | None = None) -> Path | None:
-    """The folder holding index.html: the configured one, else the first candidate found."""
+    """The folder holding index.html: the configured one (RUNBOARD_FRONTEND_DIR), else the
+    one installed with the package."""
     if configured is not None:
         return configured if (configured / "index.html").is_file() else None
-    return next((path for path in _CANDIDATES if (path / "index.html").is_file()), None)
+    return packaged_frontend()
 
 
 def find_plotly_js() -> Path | None:

@@ -24,7 +24,6 @@ from sqlmodel import Session
 
 from backend.app.core.db import make_engine
 from backend.app.models import Run
-from worker.cli.submit import SseEvent, iter_sse
 
 RUNBOARD = str(Path(sys.executable).with_name("runboard"))
 # One client for every request of the tests: a new httpx client costs ~50 ms of CPU (its SSL
@@ -68,10 +67,11 @@ class ServerProcess:
 
 @contextlib.contextmanager
 def run_server(
-    database_url: str, workdir: Path, env: dict[str, str] | None = None
+    database_url: str, workdir: Path, env: dict[str, str] | None = None, port: int | None = None
 ) -> Iterator[ServerProcess]:
     """`runboard serve --port P` on `database_url`, up once /api/health answers; stopped with
-    SIGTERM (then SIGKILL) on the way out. Its working directory is `workdir`."""
+    SIGTERM (then SIGKILL) on the way out. Its working directory is `workdir`. P is a free
+    port, or `port` (a restarted server keeps its address, as a worker expects)."""
     workdir.mkdir(parents=True, exist_ok=True)
     environment = clean_env(
         RUNBOARD_DATABASE_URL=database_url,
@@ -80,17 +80,17 @@ def run_server(
         **(env or {}),
     )
     for attempt in range(3):  # another process may take the free port before the server does
-        port = free_port()
-        log = workdir / f"server-{port}.log"
+        listen = port or free_port()
+        log = workdir / f"server-{listen}.log"
         with log.open("wb") as sink:
             process = subprocess.Popen(
-                [RUNBOARD, "serve", "--no-worker", "--port", str(port)],  # the tests are the worker
+                [RUNBOARD, "serve", "--no-worker", "--port", str(listen)],  # tests are the worker
                 cwd=workdir,
                 env=environment,
                 stdout=sink,
                 stderr=subprocess.STDOUT,
             )
-        server = ServerProcess(f"http://127.0.0.1:{port}", port, database_url, process, log)
+        server = ServerProcess(f"http://127.0.0.1:{listen}", listen, database_url, process, log)
         try:
             _wait_until_healthy(server)
             break
@@ -210,6 +210,38 @@ class Worker:
 
     def fail(self, error: str) -> dict[str, Any]:
         return self.send(("failed", {"error": error}))
+
+
+@dataclass
+class SseEvent:
+    id: str | None
+    event: str
+    data: str
+
+
+def iter_sse(lines: Iterator[str]) -> Iterator[SseEvent]:
+    """Parse text/event-stream lines into events, as a browser's EventSource does (no event
+    for a block without data, the last id carried over). The tests' own parser, written to
+    the spec: the product's clients use httpx-sse, and the server is checked against this."""
+    event_id: str | None = None
+    kind, data = "message", list[str]()
+    for raw in lines:
+        line = raw.rstrip("\r\n")
+        if not line:
+            if data:
+                yield SseEvent(event_id, kind, "\n".join(data))
+            kind, data = "message", []
+            continue
+        if line.startswith(":"):
+            continue
+        field, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if field == "data":
+            data.append(value)
+        elif field == "event":
+            kind = value
+        elif field == "id":
+            event_id = value
 
 
 def payload(event: SseEvent) -> dict[str, Any]:

@@ -19,13 +19,13 @@ from backend.app.core.db import make_engine
 from backend.app.models import StreamEvent
 from tests.backend.live import (
     ServerProcess,
+    SseEvent,
     SseReader,
     Worker,
     create_run,
     payload,
 )
 from tests.backend.points import epochs_with, metric_points
-from worker.cli.submit import SseEvent
 
 pytestmark = pytest.mark.timeout(240)
 CLIENTS = 50

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,9 +12,7 @@ import httpx
 import pytest
 
 from tests.backend.live import (
-    RUNBOARD,
     ServerProcess,
-    clean_env,
     create_run,
     free_port,
     ingest_token,
@@ -67,29 +64,8 @@ def test_every_batch_loss_arrives_once_in_order_folded_into_few_events(
 @contextlib.contextmanager
 def _serve_on(port: int, database_url: str, workdir: Path) -> Iterator[str]:
     """A real API on a given port (a restart keeps its address, as a worker expects)."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    env = clean_env(
-        RUNBOARD_DATABASE_URL=database_url, RUNBOARD_BROKER_DB=str(workdir / "broker.sqlite")
-    )
-    command = [RUNBOARD, "serve", "--no-worker", "--port", str(port)]
-    with (workdir / "server.log").open("wb") as log:
-        process = subprocess.Popen(command, cwd=workdir, env=env, stdout=log, stderr=log)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{url}/api/health", timeout=2).status_code == 200:
-                    break
-            assert process.poll() is None and time.monotonic() < deadline, "API did not start"
-            time.sleep(0.2)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    with run_server(database_url, workdir, port=port) as server:
+        yield server.url
 
 
 def test_events_emitted_while_the_api_is_down_are_delivered_after_it_returns(

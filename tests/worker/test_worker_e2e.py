@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.backend.live import SseReader, payload
+from tests.backend.live import SseEvent, SseReader, payload
 from tests.worker.conftest import (
     LONGER,
     TINY,
@@ -27,7 +27,6 @@ from tests.worker.conftest import (
     group_members,
     wait_for,
 )
-from worker.cli.submit import SseEvent
 from worker.schema.events import (  # every epoch metric reported once per epoch
     EPOCH_METRICS,
     metric_points,

@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     sse_keepalive_s: float = Field(15.0, gt=0, description="comment lines on idle streams")
     max_metric_points: int = Field(5000, ge=4, description="cap per series when downsampling")
     frontend_dir: Path | None = Field(
-        None, description="the dashboard's static files; default: frontend/ of the checkout"
+        None, description="the dashboard's static files; default: those installed with runboard"
     )
 
 

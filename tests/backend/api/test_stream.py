@@ -11,6 +11,7 @@ import pytest
 
 from tests.backend.live import (
     ServerProcess,
+    SseEvent,
     SseReader,
     Worker,
     create_run,
@@ -18,7 +19,6 @@ from tests.backend.live import (
     is_status,
     payload,
 )
-from worker.cli.submit import SseEvent
 from worker.schema.events import metric_points
 
 pytestmark = pytest.mark.timeout(60)

@@ -20,11 +20,14 @@ from backend.app.core.config import get_settings
 from backend.app.main import create_app
 
 WORKER_STOP_TIMEOUT_S = 60
+# -P: the working directory is not put on sys.path, so a `worker/` folder or `worker.py` of
+# the user's own (common in Celery projects) cannot shadow runboard's `worker` package.
+WORKER_COMMAND = (sys.executable, "-P", "-m", "runboard", "worker")
 
 
 def _start_worker(api_url: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "RUNBOARD_API_URL": os.environ.get("RUNBOARD_API_URL", api_url)}
-    return subprocess.Popen([sys.executable, "-m", "worker.cli.main", "worker"], env=env)
+    return subprocess.Popen(WORKER_COMMAND, env=env)
 
 
 def _stop_worker(worker: subprocess.Popen[bytes]) -> None:

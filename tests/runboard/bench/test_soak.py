@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from backend.app.bench_soak import Soak, run_soak, run_soak_bench
-from worker.cli.main import build_parser
+from runboard.bench.soak import Soak, run_soak, run_soak_bench
+from runboard.cli.main import build_parser
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 MAX_GROWTH_MIB = 25.0  # after the warm-up; 10 minutes grew by 18 MiB, levelling off

@@ -19,8 +19,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from worker.cli.main import main
-from worker.cli.train import config_from_args
+from runboard.cli.main import main
+from runboard.cli.train import config_from_args
 
 RUNBOARD = str(Path(sys.executable).with_name("runboard"))
 
@@ -88,15 +88,15 @@ def nothing_starts(monkeypatch: pytest.MonkeyPatch) -> None:
         config_from_args(args)  # what run_training does before anything else
         return started()
 
-    monkeypatch.setattr("worker.cli.train.run_training", train_checks_its_config_first)
-    monkeypatch.setattr("worker.cli.submit.httpx", SimpleNamespace(post=started))
+    monkeypatch.setattr("runboard.cli.train.run_training", train_checks_its_config_first)
+    monkeypatch.setattr("runboard.cli.submit.httpx", SimpleNamespace(post=started))
     for module, name in [
-        ("worker.cli.worker", "run_worker"),
-        ("worker.cli.presets", "show_presets"),
-        ("backend.app.serve", "serve"),
-        ("backend.app.bench", "run_api_bench"),
-        ("worker.bench_live", "run_worker_bench"),
-        ("worker.core.bench", "run_trainer_bench"),
+        ("runboard.cli.worker", "run_worker"),
+        ("runboard.cli.presets", "show_presets"),
+        ("runboard.cli.serve", "serve"),
+        ("runboard.bench.api", "run_api_bench"),
+        ("runboard.bench.worker", "run_worker_bench"),
+        ("runboard.bench.trainer", "run_trainer_bench"),
     ]:
         monkeypatch.setattr(f"{module}.{name}", started)
 

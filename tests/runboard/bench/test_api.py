@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from backend.app.bench import Scale, populate, run_api_bench
 from backend.app.core.db import make_engine, migrate
 from backend.app.models import MetricPoint, Run
-from worker.cli.main import build_parser
+from runboard.bench.api import Scale, populate, run_api_bench
+from runboard.cli.main import build_parser
 
 TINY = Scale(runs=12, epochs=3, batch_points=6, compare_runs=4, ingest_points=2_500)
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from worker.cli.main import CliError
+from runboard.cli.errors import CliError
 from worker.schema.events import metric_points
 from worker.schema.runconfig import parse_assignment
 

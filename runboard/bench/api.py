@@ -38,9 +38,10 @@ import httpx
 from sqlalchemy import Engine, func, insert, select, text
 from sqlmodel import col
 
-from backend.app.bench_server import cpu_seconds, serving
 from backend.app.core.db import make_engine, migrate
 from backend.app.models import MetricPoint, Run
+from runboard.bench.server import cpu_seconds, serving
+from runboard.bench.stats import percentile
 from worker.errors import InvalidInputError, UserError
 from worker.schema.presets import all_presets
 
@@ -165,11 +166,9 @@ def measure_reads(client: httpx.Client, ids: list[int], scale: Scale, n: int) ->
                 samples[name].append((time.perf_counter() - started) * 1000)
     figures = {}
     for name, times in samples.items():
-        ordered = sorted(times)
-        p95 = ordered[math.ceil(0.95 * len(ordered)) - 1]
-        median = statistics.median(ordered)
-        figures[name] = {"example": paths[name], "requests": n, "median_ms": median,
-                         "p95_ms": p95, "max_ms": ordered[-1]}  # fmt: skip
+        figures[name] = {"example": paths[name], "requests": n,
+                         "median_ms": statistics.median(times), "p95_ms": percentile(times, 95),
+                         "max_ms": max(times)}  # fmt: skip
     return figures
 
 

@@ -11,21 +11,21 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
-import os
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+from httpx_sse import connect_sse
 
-from worker.cli.submit import iter_sse
+from runboard.bench.server import serving
+from runboard.bench.stats import summary
 from worker.job import claim
 from worker.reporter import Reporter
 from worker.schema.events import metric_points
@@ -38,35 +38,18 @@ TINY = {
 }  # fmt: skip
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _start_api(folder: Path, with_worker: bool) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "RUNBOARD_DATABASE_URL": f"sqlite:///{folder / 'runboard.db'}",
+@contextlib.contextmanager
+def _serving(folder: Path, with_worker: bool) -> Iterator[str]:
+    """`runboard serve` on a database, an embedded broker and checkpoints of its own."""
+    settings: dict[str, str | None] = {
+        "RUNBOARD_BROKER_URL": None,  # the embedded SQLite broker, which the worker consumes
         "RUNBOARD_BROKER_DB": str(folder / "broker.sqlite"),
         "RUNBOARD_CHECKPOINT_DIR": str(folder / "checkpoints"),
-        "RUNBOARD_API_URL": f"http://127.0.0.1:{port}",
     }
-    command = [sys.executable, "-m", "worker.cli.main", "serve", "--port", str(port)]
-    if not with_worker:
-        command.append("--no-worker")
-    process = subprocess.Popen(command, env=env, cwd=folder, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(f"{url}/api/health", timeout=1).status_code == 200:
-                return process, url
-        except httpx.TransportError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("the API did not start")
+    database_url = f"sqlite:///{folder / 'runboard.db'}"
+    # serve stops its worker first, and the worker lets its run go at the next step.
+    with serving(database_url, settings, with_worker, cwd=folder, stop_timeout_s=90) as (url, _):
+        yield url
 
 
 class StreamWatcher(threading.Thread):
@@ -79,9 +62,12 @@ class StreamWatcher(threading.Thread):
         self.done = threading.Event()
 
     def run(self) -> None:
-        with httpx.stream("GET", f"{self.url}/api/runs/{self.run_id}/stream", timeout=None) as r:
-            for event in iter_sse(r.iter_lines()):
+        path = f"{self.url}/api/runs/{self.run_id}/stream"
+        with httpx.Client(timeout=None) as client, connect_sse(client, "GET", path) as source:
+            for event in source.iter_sse():
                 received = time.time()
+                if not event.data:  # the stream's opening `retry:` line: no event for a browser
+                    continue
                 data = json.loads(event.data)
                 if event.event == "metrics":
                     for point in metric_points(data):
@@ -125,13 +111,6 @@ def _token(database_url: str, run_id: int) -> str:
         return run.ingest_token
 
 
-def _percentiles(values: list[float]) -> dict[str, float]:
-    ordered = sorted(values)
-    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-    return {"count": len(values), "median": statistics.median(ordered), "p95": p95,
-            "max": ordered[-1]}  # fmt: skip
-
-
 def run_worker_bench(args: argparse.Namespace) -> int:
     from worker.core.data import load_dataset
     from worker.core.trainer import train
@@ -143,8 +122,7 @@ def run_worker_bench(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
         database_url = f"sqlite:///{folder / 'runboard.db'}"
-        api, url = _start_api(folder, with_worker=False)
-        try:
+        with _serving(folder, with_worker=False) as url:
             off: list[float] = []
             on: list[float] = []
             watchers: list[StreamWatcher] = []
@@ -158,12 +136,9 @@ def run_worker_bench(args: argparse.Namespace) -> int:
             ratio = statistics.median(on) / statistics.median(off)
             report["tracking"] = {"off": off, "on": on, "ratio": ratio}
             report["live_latency_ms"] = {
-                "all_points": _percentiles([ms for _, ms in latencies]),
-                "epoch_points": _percentiles([ms for n, ms in latencies if n == "test_acc"]),
+                "all_points": summary([ms for _, ms in latencies]),
+                "epoch_points": summary([ms for n, ms in latencies if n == "test_acc"]),
             }
-        finally:
-            api.terminate()
-            api.wait(30)
         report["launch_latency_s"] = _launch_latency(folder / "serve", args.launches)
     _print_and_save(report, args.out)
     return 0
@@ -171,9 +146,8 @@ def run_worker_bench(args: argparse.Namespace) -> int:
 
 def _launch_latency(folder: Path, launches: int) -> dict[str, float]:
     folder.mkdir()
-    serve, url = _start_api(folder, with_worker=True)
     seconds: list[float] = []
-    try:
+    with _serving(folder, with_worker=True) as url:
         for index in range(launches + 1):  # the first launch warms the worker up
             started = time.time()
             body = {"preset": "2", "overrides": {**TINY, "epochs": 1}}
@@ -185,10 +159,7 @@ def _launch_latency(folder: Path, launches: int) -> dict[str, float]:
             if index:
                 seconds.append(time.time() - started)
             watcher.done.wait(300)
-    finally:
-        serve.terminate()
-        serve.wait(90)
-    return _percentiles(seconds)
+    return summary(seconds)
 
 
 def _print_and_save(report: dict[str, Any], out: str | None) -> None:

@@ -8,16 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
-EXIT_USAGE = 2  # bad arguments or config
-EXIT_FAILED = 1  # the work itself failed (missing data, no such device)
-
-
-class CliError(Exception):
-    """An error shown as one line, without a traceback."""
-
-    def __init__(self, message: str, exit_code: int = EXIT_FAILED) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
+from runboard.cli.errors import EXIT_USAGE, CliError, require_torch
 
 
 class _Parser(argparse.ArgumentParser):
@@ -83,6 +74,10 @@ def _http_url(text: str) -> str:
     return text
 
 
+# What imports torch: refused in one line where it is not installed (`pip install runboard`).
+# `presets` counts each network's parameters on torch's meta device.
+TORCH_COMMANDS = {"train", "worker", "presets"}
+TORCH_BENCHMARKS = {"trainer", "worker"}
 COUNT = _at_least(1)  # steps, rounds, requests, launches, batch size
 NON_NEGATIVE = _at_least(0)
 
@@ -140,8 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--name", help="run name (default: from preset and overrides)")
     submit.add_argument("--tag", action="append", default=[], help="tag (repeatable)")
     submit.add_argument(
-        "--url", type=_http_url, default=os.environ.get("RUNBOARD_URL", "http://127.0.0.1:8000"),
-        help="API base URL (default RUNBOARD_URL or http://127.0.0.1:8000)",
+        "--url", type=_http_url, default=os.environ.get("RUNBOARD_API_URL", "http://127.0.0.1:8000"),
+        help="API base URL (default RUNBOARD_API_URL or http://127.0.0.1:8000)",
     )  # fmt: skip
     submit.add_argument("--token", help="API token (default RUNBOARD_API_TOKEN)")
     submit.add_argument(
@@ -184,39 +179,41 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command in TORCH_COMMANDS or getattr(args, "target", None) in TORCH_BENCHMARKS:
+        require_torch()
     if args.command == "presets":
-        from worker.cli.presets import show_presets
+        from runboard.cli.presets import show_presets
 
         return show_presets(as_json=args.json)
     if args.command == "train":
-        from worker.cli.train import run_training
+        from runboard.cli.train import run_training
 
         return run_training(args)
     if args.command == "serve":
-        from backend.app.serve import serve
+        from runboard.cli.serve import serve
 
         return serve(host=args.host, port=args.port, with_worker=not args.no_worker)
     if args.command == "worker":
-        from worker.cli.worker import run_worker
+        from runboard.cli.worker import run_worker
 
         return run_worker(gpu=args.gpu, queues=args.queues, name=args.name)
     if args.command == "submit":
-        from worker.cli.submit import submit_run
+        from runboard.cli.submit import submit_run
 
         return submit_run(args)
     if args.target == "worker":
-        from worker.bench_live import run_worker_bench
+        from runboard.bench.worker import run_worker_bench
 
         return run_worker_bench(args)
     if args.target == "soak":
-        from backend.app.bench_soak import run_soak_bench
+        from runboard.bench.soak import run_soak_bench
 
         return run_soak_bench(args)
     if args.target == "api":
-        from backend.app.bench import run_api_bench
+        from runboard.bench.api import run_api_bench
 
         return run_api_bench(args)
-    from worker.core.bench import run_trainer_bench
+    from runboard.bench.trainer import run_trainer_bench
 
     return run_trainer_bench(args)
 

@@ -32,9 +32,10 @@ import httpx
 from sqlalchemy import select
 from sqlmodel import col
 
-from backend.app.bench_server import serving
 from backend.app.core.db import make_engine
 from backend.app.models import Run
+from runboard.bench.server import serving
+from runboard.bench.stats import percentile
 from worker.errors import InvalidInputError
 
 STEPS, EPOCHS, STEPS_PER_POST = 40, 3, 8  # a fake run: 15 batch posts + 3 epochs, ~4 s
@@ -241,7 +242,7 @@ def run_soak(soak: Soak, workdir: Path) -> dict[str, Any]:
     steady = [row for row in samples if row[0] >= soak.warmup_s] or samples[-2:]
     mib = 1024
     counters = traffic.counters
-    ordered = sorted(counters.post_ms)
+    posts = counters.post_ms
     return {
         "benchmark": "soak", "when": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
@@ -256,8 +257,8 @@ def run_soak(soak: Soak, workdir: Path) -> dict[str, Any]:
         "server": {"before": before, "after": after, "max_fds": max(row[2] for row in samples),
                    "max_threads": max(row[3] for row in samples)},
         "traffic": {"runs": counters.runs, "posts": counters.posts, "streams": counters.streams,
-                    "post_ms": {"median": ordered[len(ordered) // 2] if ordered else None,
-                                "p99": ordered[int(len(ordered) * 0.99)] if ordered else None},
+                    "post_ms": {"median": statistics.median(posts) if posts else None,
+                                "p99": percentile(posts, 99) if posts else None},
                     "sse_events": counters.sse_events, "errors": counters.errors},
         "samples": samples,
     }  # fmt: skip

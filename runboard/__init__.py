@@ -1,0 +1,1 @@
+"""runboard's command line and benchmarks: the root of the import graph (nothing imports it)."""
