@@ -94,3 +94,7 @@ def test_pip_install_without_extras_serves_the_api_and_refuses_to_train(tmp_path
     assert worker.stderr == f"runboard: error: {NEEDS_TORCH}\n"
     assert worker.stdout == ""
     assert os.listdir(home) == []  # refused before any work
+
+    presets = run(runboard, "presets", cwd=home, env=serve_env, timeout=120)
+    assert presets.returncode == 0, presets.stderr
+    assert "4,647,524" in presets.stdout  # point 2's parameters, counted without torch

@@ -75,8 +75,7 @@ def _http_url(text: str) -> str:
 
 
 # What imports torch: refused in one line where it is not installed (`pip install runboard`).
-# `presets` counts each network's parameters on torch's meta device.
-TORCH_COMMANDS = {"train", "worker", "presets"}
+TORCH_COMMANDS = {"train", "worker"}
 TORCH_BENCHMARKS = {"trainer", "worker"}
 COUNT = _at_least(1)  # steps, rounds, requests, launches, batch size
 NON_NEGATIVE = _at_least(0)
