@@ -25,8 +25,8 @@ from typing import Any
 
 import httpx
 
-from worker.cli.submit import iter_sse
-from worker.job import claim
+from worker.client import ApiClient, iter_sse
+from worker.job import worker_host
 from worker.reporter import Reporter
 from worker.schema.events import metric_points
 
@@ -80,7 +80,7 @@ class StreamWatcher(threading.Thread):
 
     def run(self) -> None:
         with httpx.stream("GET", f"{self.url}/api/runs/{self.run_id}/stream", timeout=None) as r:
-            for event in iter_sse(r.iter_lines()):
+            for event in iter_sse(r):
                 received = time.time()
                 data = json.loads(event.data)
                 if event.event == "metrics":
@@ -98,12 +98,12 @@ def _train_reported(
 
     run = httpx.post(f"{url}/api/runs", json={"preset": "2", "overrides": TINY}, timeout=30).json()
     token = _token(database_url, run["id"])
-    with httpx.Client(timeout=30) as client:
-        claimed = claim(url, run["id"], token, client)
+    with ApiClient(url, token) as api:
+        claimed = api.claim(run["id"], worker_host())
     watcher = StreamWatcher(url, run["id"])
     watcher.start()
     watchers.append(watcher)
-    reporter = Reporter(url, run["id"], token, claimed["next_seq"], attempt=claimed["attempt"])
+    reporter = Reporter(url, run["id"], token, claimed.next_seq, attempt=claimed.attempt)
     reporter.start()
 
     result = train(config, on_event=reporter.emit, should_stop=reporter.should_stop)

@@ -24,7 +24,7 @@ from sqlmodel import Session
 
 from backend.app.core.db import make_engine
 from backend.app.models import Run
-from worker.cli.submit import SseEvent, iter_sse
+from worker.client import SseEvent, iter_sse
 
 RUNBOARD = str(Path(sys.executable).with_name("runboard"))
 # One client for every request of the tests: a new httpx client costs ~50 ms of CPU (its SSL
@@ -265,7 +265,12 @@ class SseReader:
                 self.status_code = response.status_code
                 self._connected.set()
                 if response.status_code == 200:
-                    for event in iter_sse(self._lines(response)):
+                    # httpx-sse parses a response, and drops the comments counted here: so
+                    # the lines, once counted, go back into one for it to parse.
+                    lines = (f"{line}\n".encode() for line in self._lines(response))
+                    content_type = {"content-type": response.headers["content-type"]}
+                    tapped = httpx.Response(200, headers=content_type, content=lines)
+                    for event in iter_sse(tapped):
                         self.events.put(event)
         except BaseException as exc:  # reported by the waits below
             self.error = exc

@@ -25,7 +25,7 @@ from tests.backend.live import (
     payload,
 )
 from tests.backend.points import epochs_with, metric_points
-from worker.cli.submit import SseEvent
+from worker.client import SseEvent
 
 pytestmark = pytest.mark.timeout(240)
 CLIENTS = 50

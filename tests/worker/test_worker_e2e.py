@@ -27,7 +27,7 @@ from tests.worker.conftest import (
     group_members,
     wait_for,
 )
-from worker.cli.submit import SseEvent
+from worker.client import SseEvent
 from worker.schema.events import (  # every epoch metric reported once per epoch
     EPOCH_METRICS,
     metric_points,

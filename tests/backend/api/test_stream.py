@@ -18,7 +18,7 @@ from tests.backend.live import (
     is_status,
     payload,
 )
-from worker.cli.submit import SseEvent
+from worker.client import SseEvent
 from worker.schema.events import metric_points
 
 pytestmark = pytest.mark.timeout(60)
