@@ -29,7 +29,7 @@ log = logging.getLogger("runboard.worker")
 stamina.instrumentation.set_on_retry_hooks([])
 
 SseEvent = ServerSentEvent  # one event of a stream: .event (kind), .data (JSON text), .id
-TIMEOUT_S = 30.0  # per request, connect to last byte; streams have none
+TIMEOUT_S = 30.0  # for each of connect, write, read (httpx times each); streams: none
 BACKOFF_INITIAL_S = 0.5  # the first wait after a transient failure; doubled each time...
 BACKOFF_MAX_S = 10.0  # ...up to this
 
