@@ -12,12 +12,12 @@ import base64
 import json
 from dataclasses import dataclass, field
 
-import httpx
 import sqlalchemy
 import sqlalchemy.exc
 from kombu.transport import TRANSPORT_ALIASES
 from kombu.transport.sqlalchemy import Transport as SqlAlchemyTransport
 
+from worker.client import ApiClient, RefusedError, TransientError
 from worker.schema.broker import EMBEDDED_SCHEME as SCHEME  # runboard-sqla+sqlite:////path
 
 
@@ -63,17 +63,14 @@ def _run_id(payload: str) -> int | None:
     return run_id if isinstance(run_id, int) else None
 
 
-def _run_status(client: httpx.Client, api: str, run_id: int) -> str | None:
+def _run_status(api: ApiClient, run_id: int) -> str | None:
     """The run's status, "deleted" for a 404, None when the API cannot tell right now."""
     try:
-        response = client.get(f"{api}/api/runs/{run_id}")
-    except httpx.HTTPError:
+        status = api.get_run(run_id).get("status")
+    except RefusedError as exc:
+        return "deleted" if exc.status_code == 404 else None
+    except TransientError:
         return None
-    if response.status_code == 404:
-        return "deleted"
-    if response.status_code != 200:
-        return None
-    status = response.json().get("status")
     return status if isinstance(status, str) else None
 
 
@@ -94,9 +91,9 @@ def restore_orphans(url: str, api: str, queue: str, timeout_s: float = 5.0) -> O
         waiting = {_run_id(payload) for _, visible, payload in rows if visible}
         hidden = [(row_id, _run_id(payload)) for row_id, visible, payload in rows if not visible]
         show, remove = [], []
-        with httpx.Client(timeout=timeout_s) as client:
+        with ApiClient(api, timeout_s=timeout_s) as client:
             for row_id, run_id in hidden:
-                status = None if run_id is None else _run_status(client, api, run_id)
+                status = None if run_id is None else _run_status(client, run_id)
                 if status == "queued" and run_id not in waiting:
                     show.append(row_id)
                     waiting.add(run_id)  # one message per run is enough

@@ -7,21 +7,18 @@ both take the same code path.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 from celery import Celery
 
 from worker import broker  # noqa: F401  (registers the embedded broker's URL scheme)
-from worker.schema.broker import DEFAULT_BROKER_DB, TRAIN_QUEUE
+from worker.config import worker_settings
+from worker.schema.broker import TRAIN_QUEUE
 from worker.schema.broker import broker_url as resolve_broker_url
 
 
 def broker_url() -> str:
-    configured = os.environ.get("RUNBOARD_BROKER_URL")
-    return resolve_broker_url(
-        configured, Path(os.environ.get("RUNBOARD_BROKER_DB", DEFAULT_BROKER_DB))
-    )
+    """RUNBOARD_BROKER_URL, else the embedded broker on the file RUNBOARD_BROKER_DB."""
+    settings = worker_settings()
+    return resolve_broker_url(settings.broker_url, settings.broker_db)
 
 
 def make_celery(url: str | None = None) -> Celery:

@@ -10,29 +10,20 @@ import logging
 import os
 import socket
 import threading
-import time
 import traceback
-from pathlib import Path
 from typing import Any
 
-import httpx
-
+from worker.client import ApiClient, RefusedError, patiently
+from worker.config import worker_settings
 from worker.errors import UserError
 from worker.reporter import Reporter
 from worker.schema.events import Failed, Finished, Released, TrainerEvent
+from worker.schema.messages import ClaimReply
 from worker.schema.runconfig import ConfigError, validate_config
 
 log = logging.getLogger("runboard.worker")
 MAX_ERROR, MAX_TRACE = 10_000, 200_000  # what the API stores of a failure
 CLAIM_PATIENCE_S = 600.0  # how long a task waits for an unreachable API before failing
-
-
-def api_url() -> str:
-    return os.environ.get("RUNBOARD_API_URL", "http://127.0.0.1:8000").rstrip("/")
-
-
-def checkpoint_root() -> Path:
-    return Path(os.environ.get("RUNBOARD_CHECKPOINT_DIR", "./var/checkpoints"))
 
 
 def worker_host() -> str:
@@ -49,53 +40,26 @@ class ShutdownRelease(Exception):
     """The run was handed back to the queue because the worker is shutting down."""
 
 
-class ClaimRefused(RuntimeError):
-    """The API says this run is not ours to train (cancelled, finished, running elsewhere)."""
-
-
-def claim(api: str, run_id: int, token: str, client: httpx.Client) -> dict[str, Any]:
-    """Ask the API at `api` for the run; transient failures raise (Celery logs them)."""
-    response = client.post(
-        f"{api}/api/runs/{run_id}/claim",
-        json={"worker_host": worker_host()},
-        headers={"Authorization": f"Bearer {token}"},
-    )
-    if response.status_code in (401, 404, 409):
-        raise ClaimRefused(f"HTTP {response.status_code}: {response.text[:300]}")
-    response.raise_for_status()
-    claimed: dict[str, Any] = response.json()
-    return claimed
-
-
 def claim_patiently(
-    run_id: int, token: str, patience_s: float = CLAIM_PATIENCE_S
-) -> dict[str, Any]:
-    """Claim, riding out an API that is restarting or briefly overloaded (transient only)."""
-    deadline, backoff = time.monotonic() + patience_s, 0.5
-    with httpx.Client(timeout=30) as client:
-        while True:
-            try:
-                return claim(api_url(), run_id, token, client)
-            except (httpx.TransportError, httpx.HTTPStatusError) as exc:
-                transient = not isinstance(exc, httpx.HTTPStatusError) or (
-                    exc.response.status_code >= 500
-                )
-                if not transient or time.monotonic() > deadline:
-                    raise
-                log.warning("run %s: claim failed (%s); retrying in %.1f s", run_id, exc, backoff)
-                time.sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
+    api: ApiClient, run_id: int, patience_s: float = CLAIM_PATIENCE_S
+) -> ClaimReply:
+    """Claim the run, riding out an API that is restarting or briefly overloaded: transient
+    errors are retried for `patience_s` (waits of 0.5 s doubling to 10 s), then raised
+    (Celery logs them); RefusedError (cancelled, finished, running elsewhere) at once."""
+    return patiently(lambda: api.claim(run_id, worker_host()), patience_s, f"run {run_id}: claim")
 
 
 def run_job(run_id: int, config: dict[str, Any], token: str) -> str:
     """Train one run end to end; returns its final status (also reported to the API)."""
+    api_url = worker_settings().api_url
     try:
-        claimed = claim_patiently(run_id, token)
-    except ClaimRefused as exc:
+        with ApiClient(api_url, token) as api:
+            claimed = claim_patiently(api, run_id)
+    except RefusedError as exc:  # not ours to train: cancelled, finished, alive elsewhere
         log.info("run %s not claimed: %s", run_id, exc)
         return "skipped"
     reporter = Reporter(
-        api_url(), run_id, token, next_seq=claimed["next_seq"], attempt=claimed["attempt"]
+        api_url, run_id, token, next_seq=claimed.next_seq, attempt=claimed.attempt
     ).start()
     status = "failed"
     try:
@@ -130,11 +94,14 @@ def _train(run_id: int, config_data: dict[str, Any], reporter: Reporter) -> str:
     def should_stop() -> bool:
         return reporter.should_stop() or shutdown_requested.is_set()
 
+    settings = worker_settings()
     result = train(
         config,
         on_event=forward,
         should_stop=should_stop,
-        checkpoint_dir=checkpoint_root() / f"run-{run_id}",
+        checkpoint_dir=settings.checkpoint_dir / f"run-{run_id}",
+        data_dir=settings.data_dir,
+        download=settings.data_download,
     )
     if reporter.rejected:
         return "rejected"

@@ -1,9 +1,10 @@
 """Sends a run's events to the API without ever slowing training.
 
 The training thread only appends to an in-memory buffer (`emit`). A background thread posts
-the buffer in numbered batches, sends a heartbeat when there is nothing else to say, and
-retries with exponential backoff while the API is unreachable, keeping every event: the
-API skips sequence numbers it already has, so resending after a lost reply is harmless.
+the buffer in numbered batches through worker.client, sends a heartbeat when there is
+nothing else to say, and retries a batch with exponential backoff (worker.client.patiently)
+while the API is unreachable, keeping every event: the API skips sequence numbers it
+already has, so resending after a lost reply is harmless.
 """
 
 from __future__ import annotations
@@ -15,8 +16,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
+from worker.client import ApiClient, RefusedError, patiently
 from worker.schema.events import (
     STEP_COLUMNS,
     Batch,
@@ -36,15 +36,10 @@ MAX_STEPS_PER_EVENT = 10_000  # batch losses folded into one `batches` event
 MAX_STEPS_PER_POST = 20_000
 FLUSH_INTERVAL_S = 0.25  # how long events may wait in the buffer
 HEARTBEAT_INTERVAL_S = 5.0
-MAX_BACKOFF_S = 10.0
 
 
 # Events whose data holds columns of steps (worker.schema.events.Steps).
 STEP_KINDS = (EventKind.batches, EventKind.recovered_batches)
-
-
-class RunRejected(RuntimeError):
-    """The API will not take this run's events (finished elsewhere, cancelled, bad token)."""
 
 
 @dataclass
@@ -54,7 +49,7 @@ class Reporter:
     token: str
     next_seq: int  # the first sequence number this attempt sends
     attempt: int | None = None  # from the claim; the API refuses batches of older attempts
-    client: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30))
+    api: ApiClient = field(init=False)  # with the run's token
     _buffer: deque[dict[str, Any]] = field(default_factory=deque)
     _lock: threading.Condition = field(default_factory=threading.Condition)
     _stop_requested: threading.Event = field(default_factory=threading.Event)
@@ -63,6 +58,9 @@ class Reporter:
     _rejected: str | None = None
     _thread: threading.Thread | None = None
     sent_batches: int = 0
+
+    def __post_init__(self) -> None:
+        self.api = ApiClient(self.api_url, self.token)
 
     def start(self) -> Reporter:
         self._thread = threading.Thread(target=self._send_loop, name="reporter", daemon=True)
@@ -122,13 +120,12 @@ class Reporter:
             self._lock.notify()
         if self._thread is not None:
             self._thread.join(timeout_s)
-        self.client.close()
+        self.api.close()
         return not self._buffer and self._rejected is None
 
     # ---- the background thread --------------------------------------------------------
 
     def _send_loop(self) -> None:
-        backoff = 0.5
         last_contact = time.monotonic()
         while True:
             with self._lock:
@@ -149,23 +146,13 @@ class Reporter:
             if not batch:
                 continue
             try:
-                self._post(batch)
-            except (httpx.TransportError, _Transient) as exc:
-                log.warning(
-                    "run %s: API unreachable (%s); retrying in %.1f s", self.run_id, exc, backoff
-                )
-                if self._closing and self._rejected:
-                    return
-                time.sleep(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF_S)
-                continue
-            except RunRejected as exc:
+                self._deliver(batch)
+            except RefusedError as exc:
                 self._rejected = str(exc)
                 self._stop_requested.set()
                 with self._lock:
                     self._buffer.clear()
                 return
-            backoff = 0.5
             last_contact = time.monotonic()
 
     def _next_batch(self) -> list[dict[str, Any]]:
@@ -180,25 +167,19 @@ class Reporter:
             batch.append(event)
         return batch
 
-    def _post(self, batch: list[dict[str, Any]]) -> None:
-        response = self.client.post(
-            f"{self.api_url}/api/runs/{self.run_id}/events",
-            json={"events": batch, "attempt": self.attempt},
-            headers={"Authorization": f"Bearer {self.token}"},
+    def _deliver(self, batch: list[dict[str, Any]]) -> None:
+        """Post `batch` until the API takes it: while it is unreachable, failing or busy,
+        for ever (every event must arrive once it is back), waiting 0.5 s doubling to 10 s
+        between tries; the emits meanwhile wait in the buffer. Raises RefusedError when the
+        API will not take the run's events (finished elsewhere, cancelled, bad token)."""
+        reply = patiently(
+            lambda: self.api.post_events(self.run_id, batch, self.attempt),
+            None,
+            f"run {self.run_id}: posting events",
         )
-        if response.status_code >= 500 or response.status_code == 429:
-            raise _Transient(f"HTTP {response.status_code}")
-        if response.status_code != 200:
-            raise RunRejected(f"HTTP {response.status_code}: {response.text[:300]}")
-        reply = response.json()
-        accepted = int(reply["accepted_through"])
         with self._lock:
-            while self._buffer and self._buffer[0]["seq"] <= accepted:
+            while self._buffer and self._buffer[0]["seq"] <= reply.accepted_through:
                 self._buffer.popleft()
         self.sent_batches += 1
-        if reply.get("cancel_requested"):
+        if reply.cancel_requested:
             self._stop_requested.set()
-
-
-class _Transient(Exception):
-    """A server error worth retrying (5xx, 429)."""

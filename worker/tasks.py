@@ -3,28 +3,23 @@
 from __future__ import annotations
 
 import logging
-import os
 import threading
-import time
 from typing import Any
 
-import httpx
 from celery.exceptions import Reject
 from celery.signals import worker_ready, worker_shutting_down
 
 from worker.broker import restore_orphans
 from worker.celery_app import celery_app
-from worker.job import api_url, run_job, shutdown_requested
+from worker.client import ApiClient, ApiError, patiently
+from worker.config import worker_settings
+from worker.job import run_job, shutdown_requested
 from worker.schema.broker import TRAIN_QUEUE, TRAIN_TASK
 
 log = logging.getLogger("runboard.worker")
 API_WAIT_S = 120.0  # how long a starting worker waits for the API before it skips the sweep
-
-
-def orphan_sweep_interval_s() -> float:
-    """Seconds between sweeps for hidden tasks (RUNBOARD_ORPHAN_SWEEP_S, default 60): a task
-    hidden by a worker killed while others kept running waits at most this long."""
-    return max(float(os.environ.get("RUNBOARD_ORPHAN_SWEEP_S", "60")), 0.5)
+API_POLL_S = 1.0  # between two health checks meanwhile
+HEALTH_TIMEOUT_S = 5.0
 
 
 @celery_app.task(name=TRAIN_TASK)  # type: ignore[untyped-decorator]
@@ -43,24 +38,37 @@ def _stop_training(**kwargs: Any) -> None:
     shutdown_requested.set()
 
 
-def _sweep_orphans(broker: str, api: str, wait_s: float = API_WAIT_S) -> None:
-    """Once the API answers, show again the tasks of killed workers (worker.broker), then
-    again every orphan_sweep_interval_s() until the worker shuts down."""
-    deadline = time.monotonic() + wait_s
-    while True:
+def _api_answers(api_url: str, wait_s: float) -> bool:
+    """Wait up to `wait_s` for the API's health check to pass (under `runboard serve` the
+    worker starts first), retrying transient errors only; False when it never did, or the
+    worker began to shut down meanwhile."""
+
+    def healthy() -> bool:
+        if shutdown_requested.is_set():
+            return False
+        api.health()
+        return True
+
+    with ApiClient(api_url, timeout_s=HEALTH_TIMEOUT_S) as api:
         try:
-            if httpx.get(f"{api}/api/health", timeout=5).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline or shutdown_requested.is_set():
-            log.warning("the API at %s did not answer: orphaned tasks not looked for", api)
-            return
-        time.sleep(1.0)
-    interval = orphan_sweep_interval_s()
+            return patiently(
+                healthy, wait_s, None, wait_initial_s=API_POLL_S, wait_max_s=API_POLL_S
+            )
+        except ApiError:
+            return False
+
+
+def _sweep_orphans(broker: str, api_url: str, wait_s: float = API_WAIT_S) -> None:
+    """Once the API answers, show again the tasks of killed workers (worker.broker), then
+    again every RUNBOARD_ORPHAN_SWEEP_S seconds until the worker shuts down: a task hidden
+    by a worker killed while others kept running waits at most this long."""
+    if not _api_answers(api_url, wait_s):
+        log.warning("the API at %s did not answer: orphaned tasks not looked for", api_url)
+        return
+    interval = worker_settings().orphan_sweep_s
     while not shutdown_requested.is_set():
         try:
-            sweep = restore_orphans(broker, api, TRAIN_QUEUE)
+            sweep = restore_orphans(broker, api_url, TRAIN_QUEUE)
         except Exception:  # a locked broker file, say: the next sweep tries again
             log.exception("looking for orphaned tasks failed")
         else:
@@ -78,5 +86,8 @@ def _restore_orphaned_tasks(**kwargs: Any) -> None:
     # In a thread: under `runboard serve` the worker starts before the API listens.
     broker = str(celery_app.conf.broker_url)
     threading.Thread(
-        target=_sweep_orphans, args=(broker, api_url()), name="orphan-sweep", daemon=True
+        target=_sweep_orphans,
+        args=(broker, worker_settings().api_url),
+        name="orphan-sweep",
+        daemon=True,
     ).start()

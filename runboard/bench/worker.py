@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from httpx_sse import connect_sse
 
 from runboard.bench.server import serving
 from runboard.bench.stats import summary
-from worker.job import claim
+from worker.client import ApiClient, iter_sse
+from worker.job import worker_host
 from worker.reporter import Reporter
 from worker.schema.events import metric_points
 
@@ -62,9 +62,8 @@ class StreamWatcher(threading.Thread):
         self.done = threading.Event()
 
     def run(self) -> None:
-        path = f"{self.url}/api/runs/{self.run_id}/stream"
-        with httpx.Client(timeout=None) as client, connect_sse(client, "GET", path) as source:
-            for event in source.iter_sse():
+        with httpx.stream("GET", f"{self.url}/api/runs/{self.run_id}/stream", timeout=None) as r:
+            for event in iter_sse(r):
                 received = time.time()
                 if not event.data:  # the stream's opening `retry:` line: no event for a browser
                     continue
@@ -84,12 +83,12 @@ def _train_reported(
 
     run = httpx.post(f"{url}/api/runs", json={"preset": "2", "overrides": TINY}, timeout=30).json()
     token = _token(database_url, run["id"])
-    with httpx.Client(timeout=30) as client:
-        claimed = claim(url, run["id"], token, client)
+    with ApiClient(url, token) as api:
+        claimed = api.claim(run["id"], worker_host())
     watcher = StreamWatcher(url, run["id"])
     watcher.start()
     watchers.append(watcher)
-    reporter = Reporter(url, run["id"], token, claimed["next_seq"], attempt=claimed["attempt"])
+    reporter = Reporter(url, run["id"], token, claimed.next_seq, attempt=claimed.attempt)
     reporter.start()
 
     result = train(config, on_event=reporter.emit, should_stop=reporter.should_stop)

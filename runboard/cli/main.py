@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
@@ -134,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--name", help="run name (default: from preset and overrides)")
     submit.add_argument("--tag", action="append", default=[], help="tag (repeatable)")
     submit.add_argument(
-        "--url", type=_http_url, default=os.environ.get("RUNBOARD_API_URL", "http://127.0.0.1:8000"),
+        "--url", type=_http_url, default=None,
         help="API base URL (default RUNBOARD_API_URL or http://127.0.0.1:8000)",
     )  # fmt: skip
     submit.add_argument("--token", help="API token (default RUNBOARD_API_TOKEN)")

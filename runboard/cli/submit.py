@@ -1,76 +1,29 @@
 """`runboard submit`: queue a run through the REST API, optionally follow it to the end.
 
-Plain HTTP (httpx); no torch. `--wait` reads the run's Server-Sent Events stream and, if
-the connection drops, reconnects with Last-Event-ID so that no event is missed or repeated.
+Plain HTTP through worker.client; no torch. `--wait` reads the run's Server-Sent Events
+stream and, if the connection drops, reconnects with Last-Event-ID so that no event is
+missed or repeated.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
-import os
 import sys
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import stamina
 
 from runboard.cli.errors import CliError
+from worker.client import ApiClient, ApiError, SseEvent, TransientError
+from worker.config import worker_settings
 from worker.schema.events import metric_points
 from worker.schema.runconfig import parse_assignment
 
 EXIT_BY_STATUS = {"succeeded": 0, "failed": 1, "cancelled": 3}
 FINAL = set(EXIT_BY_STATUS)
-
-
-@dataclass
-class SseEvent:
-    id: str | None
-    event: str
-    data: str
-
-
-def iter_sse(lines: Iterator[str]) -> Iterator[SseEvent]:
-    """Parse text/event-stream lines into events, as a browser's EventSource does."""
-    event_id: str | None = None
-    kind, data = "message", list[str]()
-    for raw in lines:
-        line = raw.rstrip("\r\n")
-        if not line:
-            if data:
-                yield SseEvent(event_id, kind, "\n".join(data))
-            kind, data = "message", []
-            continue
-        if line.startswith(":"):
-            continue
-        field, _, value = line.partition(":")
-        value = value.removeprefix(" ")
-        if field == "data":
-            data.append(value)
-        elif field == "event":
-            kind = value
-        elif field == "id":
-            event_id = value
-
-
-def _headers(token: str | None) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"} if token else {}
-
-
-def _explain(response: httpx.Response) -> str:
-    try:
-        detail = response.json().get("detail")
-    except ValueError:
-        return f"HTTP {response.status_code}: {response.text[:200]}"
-    if isinstance(detail, list):
-        parts = []
-        for item in detail:
-            loc = [str(p) for p in item.get("loc", []) if p not in ("body", "query")]
-            parts.append(f"{'.'.join(loc) or 'request'}: {item.get('msg')}")
-        return "; ".join(parts)
-    return f"HTTP {response.status_code}: {detail}"
+RECONNECT_WAIT_S = 1.0  # between a dropped stream and the next try, for as long as it takes
 
 
 def submit_run(args: argparse.Namespace) -> int:
@@ -78,46 +31,53 @@ def submit_run(args: argparse.Namespace) -> int:
     body: dict[str, Any] = {"preset": args.preset, "overrides": overrides, "tags": args.tag}
     if args.name:
         body["name"] = args.name
-    token = args.token or os.environ.get("RUNBOARD_API_TOKEN")
-    url = args.url.rstrip("/")
-    try:
-        response = httpx.post(f"{url}/api/runs", json=body, headers=_headers(token), timeout=30)
-    except httpx.TransportError as exc:
-        message = f"cannot reach the API at {url} ({exc}); is `runboard serve` running?"
-        raise CliError(message) from None
-    if response.status_code != 201:
-        code = 2 if response.status_code == 422 else 1
-        raise CliError(_explain(response), code)
-    run = response.json()
-    print(run["id"], flush=True)  # at once: with --wait, scripts read it while the run goes on
-    print(f"queued run {run['id']}: {run['name']}", file=sys.stderr)
-    if not args.wait:
-        return 0
-    return EXIT_BY_STATUS[follow(url, run["id"], token)]
-
-
-def follow(url: str, run_id: int, token: str | None) -> str:
-    """Print the run's epochs as they arrive; return its final status."""
-    last_id: str | None = None
-    headers = _headers(token)
-    while True:
-        if last_id is not None:
-            headers["Last-Event-ID"] = last_id
+    settings = worker_settings()
+    token = args.token or settings.api_token
+    url = (args.url or settings.api_url).rstrip("/")
+    with ApiClient(url, token) as api:
         try:
-            with httpx.stream(
-                "GET", f"{url}/api/runs/{run_id}/stream", headers=headers, timeout=None
-            ) as response:
-                if response.status_code != 200:
-                    response.read()
-                    raise CliError(_explain(response))
-                for event in iter_sse(response.iter_lines()):
-                    last_id = event.id or last_id
-                    status = _show(event)
-                    if status in FINAL:
-                        return status
-        except (httpx.TransportError, httpx.RemoteProtocolError) as exc:
-            print(f"stream dropped ({exc}); reconnecting", file=sys.stderr)
-            time.sleep(1)
+            run = api.create_run(body)
+        except ApiError as exc:
+            if exc.status_code is None:  # no answer at all
+                raise CliError(f"{exc}; is `runboard serve` running?") from None
+            raise CliError(str(exc), 2 if exc.status_code == 422 else 1) from None
+        print(run["id"], flush=True)  # at once: with --wait, scripts read it while it runs
+        print(f"queued run {run['id']}: {run['name']}", file=sys.stderr)
+        if not args.wait:
+            return 0
+        return EXIT_BY_STATUS[follow(api, run["id"])]
+
+
+def follow(api: ApiClient, run_id: int) -> str:
+    """Print the run's epochs as they arrive; return its final status. A stream that
+    drops or ends early is opened again from the last event seen, as often as it takes;
+    a refusal (the run was deleted, say) is one CliError line."""
+    last_id: str | None = None
+    retries = stamina.retry_context(
+        on=TransientError,
+        attempts=None,
+        timeout=None,
+        wait_initial=RECONNECT_WAIT_S,
+        wait_max=RECONNECT_WAIT_S,
+        wait_jitter=0.0,
+    )
+    try:
+        for attempt in retries:
+            with attempt:
+                try:
+                    with contextlib.closing(api.follow(run_id, last_id)) as events:
+                        for event in events:
+                            last_id = event.id or last_id
+                            status = _show(event)
+                            if status in FINAL:
+                                return status
+                    raise TransientError("the API closed the stream")
+                except TransientError as exc:
+                    print(f"stream dropped ({exc}); reconnecting", file=sys.stderr)
+                    raise
+    except ApiError as exc:
+        raise CliError(str(exc)) from None
+    raise AssertionError("unreachable: the retries end with a status or an error")
 
 
 def _show(event: SseEvent) -> str | None:

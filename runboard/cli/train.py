@@ -13,6 +13,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from worker.config import worker_settings
 from worker.schema.events import Batch, Epoch, Finished, Started, TrainerEvent
 from worker.schema.presets import get_preset
 from worker.schema.runconfig import RunConfig, parse_assignment, validate_config
@@ -85,6 +86,7 @@ class ConsoleReporter:
 
 def run_training(args: argparse.Namespace) -> int:
     config = config_from_args(args)
+    settings = worker_settings()  # a bad RUNBOARD_* value is refused before torch loads
     from worker.core.trainer import train  # torch loads only once the config is known good
 
     out = Path(args.out) if args.out else default_out_dir(args.preset, config)
@@ -104,6 +106,8 @@ def run_training(args: argparse.Namespace) -> int:
             on_event=ConsoleReporter(args.quiet),
             should_stop=lambda: stop_requested,
             checkpoint_dir=out,
+            data_dir=settings.data_dir,
+            download=settings.data_download,
         )
     finally:
         signal.signal(signal.SIGINT, previous)

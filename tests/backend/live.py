@@ -24,6 +24,7 @@ from sqlmodel import Session
 
 from backend.app.core.db import make_engine
 from backend.app.models import Run
+from worker.client import SseEvent, iter_sse
 
 RUNBOARD = str(Path(sys.executable).with_name("runboard"))
 # One client for every request of the tests: a new httpx client costs ~50 ms of CPU (its SSL
@@ -212,38 +213,6 @@ class Worker:
         return self.send(("failed", {"error": error}))
 
 
-@dataclass
-class SseEvent:
-    id: str | None
-    event: str
-    data: str
-
-
-def iter_sse(lines: Iterator[str]) -> Iterator[SseEvent]:
-    """Parse text/event-stream lines into events, as a browser's EventSource does (no event
-    for a block without data, the last id carried over). The tests' own parser, written to
-    the spec: the product's clients use httpx-sse, and the server is checked against this."""
-    event_id: str | None = None
-    kind, data = "message", list[str]()
-    for raw in lines:
-        line = raw.rstrip("\r\n")
-        if not line:
-            if data:
-                yield SseEvent(event_id, kind, "\n".join(data))
-            kind, data = "message", []
-            continue
-        if line.startswith(":"):
-            continue
-        field, _, value = line.partition(":")
-        value = value.removeprefix(" ")
-        if field == "data":
-            data.append(value)
-        elif field == "event":
-            kind = value
-        elif field == "id":
-            event_id = value
-
-
 def payload(event: SseEvent) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(event.data)
     return data
@@ -297,7 +266,12 @@ class SseReader:
                 self.status_code = response.status_code
                 self._connected.set()
                 if response.status_code == 200:
-                    for event in iter_sse(self._lines(response)):
+                    # httpx-sse parses a response, and drops the comments counted here: so
+                    # the lines, once counted, go back into one for it to parse.
+                    lines = (f"{line}\n".encode() for line in self._lines(response))
+                    content_type = {"content-type": response.headers["content-type"]}
+                    tapped = httpx.Response(200, headers=content_type, content=lines)
+                    for event in iter_sse(tapped):
                         self.events.put(event)
         except BaseException as exc:  # reported by the waits below
             self.error = exc

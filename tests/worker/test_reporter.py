@@ -18,7 +18,8 @@ from tests.backend.live import (
     ingest_token,
     run_server,
 )
-from worker.job import claim
+from worker.client import ApiClient
+from worker.job import worker_host
 from worker.reporter import Reporter
 from worker.schema.events import Batch
 
@@ -33,9 +34,9 @@ def api(tmp_path: Path) -> Iterator[tuple[ServerProcess, str]]:
 def _claimed_reporter(url: str, database_url: str) -> tuple[int, Reporter]:
     run = create_run(url, preset="2")
     token = ingest_token(database_url, run["id"])
-    with httpx.Client(timeout=30) as client:
-        claimed = claim(url, run["id"], token, client)
-    reporter = Reporter(url, run["id"], token, claimed["next_seq"], attempt=claimed["attempt"])
+    with ApiClient(url, token) as api:
+        claimed = api.claim(run["id"], worker_host())
+    reporter = Reporter(url, run["id"], token, claimed.next_seq, attempt=claimed.attempt)
     return run["id"], reporter
 
 
@@ -134,9 +135,9 @@ def test_an_older_attempt_is_fenced_out_once_another_worker_claims_the_run(
     server, database_url = api
     run_id, old = _claimed_reporter(server.url, database_url)
     token = ingest_token(database_url, run_id)
-    with httpx.Client(timeout=30) as client:  # same host name: a restarted worker may re-claim
-        newer = claim(server.url, run_id, token, client)
-    assert newer["attempt"] == 2
+    with ApiClient(server.url, token) as api:  # same host name: a restarted worker may re-claim
+        newer = api.claim(run_id, worker_host())
+    assert newer.attempt == 2
     old.start()
     old.emit(Batch(**_batch(1)))
     old.close(30)

@@ -6,7 +6,6 @@ tensor on the CPU; the pipelines (`pipelines.py`) turn them into training batche
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,19 +62,14 @@ class LoadedData:
     fine_to_coarse: tuple[int, ...] = FINE_TO_COARSE
 
 
-def data_dir() -> Path:
-    return Path(os.environ.get("RUNBOARD_DATA_DIR", "./var/data"))
-
-
-def download_allowed() -> bool:
-    return os.environ.get("RUNBOARD_DATA_DOWNLOAD", "1").lower() not in {"0", "false", "no"}
-
-
 _CACHE: dict[tuple[object, ...], LoadedData] = {}
 
 
-def load_dataset(config: RunConfig, root: Path | None = None) -> LoadedData:
-    """The config's data set, subsets applied; loaded sets stay cached for later runs."""
+def load_dataset(config: RunConfig, root: Path | None = None, download: bool = False) -> LoadedData:
+    """The config's data set, subsets applied; loaded sets stay cached for later runs.
+
+    CIFAR-100 is read from the folder `root` (the worker's RUNBOARD_DATA_DIR) and, with
+    `download`, fetched there when missing; the synthetic set needs neither."""
     if config.dataset == "synthetic":
         train_size = config.train_subset or SYNTHETIC_TRAIN_SIZE
         test_size = config.test_subset or SYNTHETIC_TEST_SIZE
@@ -83,10 +77,13 @@ def load_dataset(config: RunConfig, root: Path | None = None) -> LoadedData:
         if key not in _CACHE:
             _CACHE[key] = synthetic_dataset(config.seed, train_size, test_size)
         return _CACHE[key]
-    root = root or data_dir()
+    if root is None:
+        raise DataNotFoundError(
+            "CIFAR-100 needs a data folder and none was given (set RUNBOARD_DATA_DIR)"
+        )
     key = ("cifar100", str(root.resolve()))
     if key not in _CACHE:
-        _CACHE[key] = cifar100_dataset(root, download_allowed())
+        _CACHE[key] = cifar100_dataset(root, download)
     full = _CACHE[key]
     if config.train_subset is None and config.test_subset is None:
         return full

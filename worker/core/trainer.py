@@ -1,4 +1,4 @@
-"""Train one run: `train(config, on_event, should_stop) -> RunResult`.
+"""Train one run: `train(config, on_event, should_stop, ...) -> RunResult`.
 
 The story: pick the device and precision, load the data onto it, build the model, resume
 from the last epoch checkpoint if there is one, then for each epoch train, evaluate on the
@@ -121,14 +121,21 @@ def train(
     should_stop: StopCheck | None = None,
     checkpoint_dir: Path | None = None,
     data: LoadedData | None = None,
+    *,
+    data_dir: Path | None = None,
+    download: bool = False,
 ) -> RunResult:
+    """Train `config` to the end (or until `should_stop`), resuming from `checkpoint_dir`.
+
+    `data` skips loading; otherwise CIFAR-100 comes from the folder `data_dir`, downloaded
+    there when missing if `download` (the synthetic set needs neither)."""
     emit: EventSink = on_event or (lambda event: None)
     device = runtime.resolve_device(config.device)
     precision = runtime.resolve_precision(config.precision, device)
     runtime.set_determinism(config.deterministic, device)
     torch.manual_seed(config.seed)
 
-    data = data or load_dataset(config)
+    data = data or load_dataset(config, data_dir, download)
     model = build_model(config).to(device).to(memory_format=memory_format(config))
     optimizer = runtime.make_optimizer(config, model, device)
     train_batches = make_batches(data.train, config, device, True, config.batch_size)

@@ -15,7 +15,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -89,7 +88,7 @@ def nothing_starts(monkeypatch: pytest.MonkeyPatch) -> None:
         return started()
 
     monkeypatch.setattr("runboard.cli.train.run_training", train_checks_its_config_first)
-    monkeypatch.setattr("runboard.cli.submit.httpx", SimpleNamespace(post=started))
+    monkeypatch.setattr("worker.client.ApiClient.create_run", started)
     for module, name in [
         ("runboard.cli.worker", "run_worker"),
         ("runboard.cli.presets", "show_presets"),

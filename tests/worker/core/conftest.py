@@ -12,12 +12,9 @@ from worker.core import data
 
 
 @pytest.fixture(autouse=True)
-def offline_data(
-    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Path]:
+def offline_data(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """An empty data folder; the core reads no environment, tests pass it where needed."""
     directory = tmp_path_factory.mktemp("data")
-    monkeypatch.setenv("RUNBOARD_DATA_DOWNLOAD", "0")
-    monkeypatch.setenv("RUNBOARD_DATA_DIR", str(directory))
     data.clear_cache()
     deterministic = torch.are_deterministic_algorithms_enabled()
     yield directory

@@ -82,7 +82,7 @@ def test_missing_cifar_without_download_names_the_directory_and_archive(
     offline_data: Path,
 ) -> None:
     with pytest.raises(DataNotFoundError) as caught:
-        load_dataset(RunConfig(dataset="cifar100"))
+        load_dataset(RunConfig(dataset="cifar100"), root=offline_data, download=False)
     message = str(caught.value)
     assert str(offline_data.resolve()) in message
     assert CIFAR_ARCHIVE == "cifar-100-python.tar.gz"

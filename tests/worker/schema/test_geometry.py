@@ -18,7 +18,7 @@ def test_the_template_cnn_shrinks_32_pixels_to_4_and_48_to_8() -> None:
 
 def test_the_schema_and_the_presets_command_import_no_torch() -> None:
     script = (
-        "import sys, worker.schema.runconfig, worker.schema.presets, worker.cli.presets\n"
+        "import sys, worker.schema.runconfig, worker.schema.presets, runboard.cli.presets\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in {'torch', 'torchvision'})\n"
         "assert not heavy, heavy\n"
     )
