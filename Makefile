@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # Local wheels of these releases exist on the development machines; other machines fetch them.
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: run test lint typecheck pytest bench clean
+.PHONY: run test lint typecheck imports pytest bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,11 +27,14 @@ run: $(VENV)/.installed-run
 	$(BIN)/runboard serve
 
 test: $(VENV)/.installed-dev
-	$(MAKE) lint typecheck pytest
+	$(MAKE) lint typecheck imports pytest
 
 lint:
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+imports:  # the contracts in pyproject.toml: arrows point one way, no cycles
+	$(BIN)/lint-imports
 
 typecheck:
 	$(BIN)/mypy

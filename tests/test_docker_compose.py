@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 SOURCES = ("backend", "worker", "runboard")
 # What the API image runs (`runboard serve --no-worker`, the CLI without training): torch-free.
-API_SOURCES = ("backend", "worker/schema", "worker/errors.py", "runboard/cli", "runboard/*.py")
+API_SOURCES = ("backend", "worker/schema", "runboard/cli", "runboard/*.py")
 TORCH = {"torch", "torchvision"}
 VARIABLE = re.compile(r"\bRUNBOARD_[A-Z0-9_]+\b")
 

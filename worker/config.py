@@ -14,8 +14,8 @@ from typing import Any
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from worker.errors import InvalidInputError
 from worker.schema.broker import DEFAULT_BROKER_DB
+from worker.schema.errors import InvalidInputError
 
 MIN_ORPHAN_SWEEP_S = 0.5  # a shorter interval is raised to this, not refused
 NO_WORDS = frozenset({"0", "false", "no"})  # RUNBOARD_DATA_DOWNLOAD values meaning "off"

@@ -15,8 +15,8 @@ from typing import Any
 
 from worker.client import ApiClient, RefusedError, patiently
 from worker.config import worker_settings
-from worker.errors import UserError
 from worker.reporter import Reporter
+from worker.schema.errors import UserError
 from worker.schema.events import Failed, Finished, Released, TrainerEvent
 from worker.schema.messages import ClaimReply
 from worker.schema.runconfig import ConfigError, validate_config

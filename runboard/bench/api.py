@@ -42,7 +42,7 @@ from backend.app.core.db import make_engine, migrate
 from backend.app.models import MetricPoint, Run
 from runboard.bench.server import cpu_seconds, serving
 from runboard.bench.stats import percentile
-from worker.errors import InvalidInputError, UserError
+from worker.schema.errors import InvalidInputError, UserError
 from worker.schema.presets import all_presets
 
 # figure -> (statistic, limit): p95 below the limit in ms, or points/s at least the limit.

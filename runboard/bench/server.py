@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from worker.errors import UserError
+from worker.schema.errors import UserError
 
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0  # with a worker, serve stops it first: the caller may wait longer

@@ -36,7 +36,7 @@ from backend.app.core.db import make_engine
 from backend.app.models import Run
 from runboard.bench.server import serving
 from runboard.bench.stats import percentile
-from worker.errors import InvalidInputError
+from worker.schema.errors import InvalidInputError
 
 STEPS, EPOCHS, STEPS_PER_POST = 40, 3, 8  # a fake run: 15 batch posts + 3 epochs, ~4 s
 POST_EVERY_S = 0.25  # the reporter's flush interval

@@ -217,7 +217,7 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from worker.errors import UserError
+    from worker.schema.errors import UserError
 
     try:
         return run(argv)

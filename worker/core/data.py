@@ -13,7 +13,6 @@ import torch
 import torch.nn.functional as F
 
 from worker.core.augment import crop_batch
-from worker.errors import UserError
 from worker.schema.cifar_meta import (
     CIFAR_CHANNELS,
     CIFAR_SIZE,
@@ -22,6 +21,7 @@ from worker.schema.cifar_meta import (
     FINE_TO_COARSE,
     NUM_CLASSES,
 )
+from worker.schema.errors import UserError
 from worker.schema.runconfig import RunConfig
 
 CIFAR_ARCHIVE = "cifar-100-python.tar.gz"

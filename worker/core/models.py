@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from worker.errors import UserError
 from worker.schema.cifar_meta import CIFAR_CHANNELS, NUM_CLASSES
+from worker.schema.errors import UserError
 from worker.schema.geometry import CNN_CONVS, CNN_POOL, MLP_INPUTS, cnn_flat_side
 from worker.schema.runconfig import RunConfig
 

@@ -12,7 +12,7 @@ import torch
 import torchvision
 from torch import nn
 
-from worker.errors import UserError
+from worker.schema.errors import UserError
 from worker.schema.runconfig import RunConfig
 
 

@@ -14,7 +14,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from worker.errors import InvalidInputError
+from worker.schema.errors import InvalidInputError
 from worker.schema.runconfig import RunConfig
 
 _WIDE = (128, 128, 128, 256)  # point 3a's widths, the base of points 4 and 5

@@ -12,8 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from worker.errors import InvalidInputError
 from worker.schema.cifar_meta import CIFAR_CHANNELS, CIFAR_SIZE
+from worker.schema.errors import InvalidInputError
 from worker.schema.geometry import (
     CNN_WIDTH_COUNT,
     MLP_INPUTS,

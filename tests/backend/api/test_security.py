@@ -30,7 +30,7 @@ from tests.backend.api.helpers import (
 from tests.backend.api.test_auth import routes, uses
 from tests.backend.dbstate import unchanged
 from worker import job
-from worker.errors import UserError
+from worker.schema.errors import UserError
 from worker.schema.runconfig import ConfigError, RunConfig, validate_config
 
 README = Path(__file__).resolve().parents[3] / "README.md"

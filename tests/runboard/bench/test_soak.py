@@ -60,7 +60,7 @@ def test_bench_soak_is_a_command_that_saves_its_figures(
 
 
 def test_bench_soak_refuses_settings_it_cannot_run() -> None:
-    from worker.errors import InvalidInputError
+    from worker.schema.errors import InvalidInputError
 
     args = argparse.Namespace(minutes=0, workers=1, clients=1, sample_s=1, warmup=None, seed=0)
     with pytest.raises(InvalidInputError, match="--minutes"):

@@ -1,0 +1,1 @@
+"""Settings, the database engine and the event bus: what every other backend module uses."""
