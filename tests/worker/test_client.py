@@ -18,7 +18,8 @@ from worker.client import (
     iter_sse,
     patiently,
 )
-from worker.schema.events import Heartbeat, envelope
+from worker.schema.events import Heartbeat
+from worker.schema.messages import envelope
 
 TOKEN = "s3cret"  # the server's API token: creating runs needs it
 
