@@ -19,6 +19,7 @@ from kombu.transport.sqlalchemy import Transport as SqlAlchemyTransport
 
 from worker.client import ApiClient, RefusedError, TransientError
 from worker.schema.broker import EMBEDDED_SCHEME as SCHEME  # runboard-sqla+sqlite:////path
+from worker.schema.status import FINISHED
 
 
 class Transport(SqlAlchemyTransport):
@@ -120,4 +121,4 @@ def restore_orphans(url: str, api: str, queue: str, timeout_s: float = 5.0) -> O
     return sweep
 
 
-FINISHED_OR_GONE = ("succeeded", "failed", "cancelled", "deleted")
+FINISHED_OR_GONE = (*FINISHED, "deleted")  # "deleted": the API no longer has the run

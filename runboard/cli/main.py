@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
 from runboard.cli.errors import EXIT_USAGE, CliError, require_torch
+from worker.schema.broker import TRAIN_QUEUE
 
 
 class _Parser(argparse.ArgumentParser):
@@ -118,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--gpu", type=NON_NEGATIVE, help="pin this worker to one GPU (CUDA_VISIBLE_DEVICES)"
     )
     worker.add_argument(
-        "--queues", type=_queues, default="runboard", help="comma-separated queues to consume"
+        "--queues", type=_queues, default=TRAIN_QUEUE, help="comma-separated queues to consume"
     )
     worker.add_argument("--name", help="worker name (default runboard-<gpu|cpu>@<host>)")
 

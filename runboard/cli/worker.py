@@ -9,8 +9,10 @@ from __future__ import annotations
 import os
 import socket
 
+from worker.schema.broker import TRAIN_QUEUE
 
-def run_worker(gpu: int | None = None, queues: str = "runboard", name: str | None = None) -> int:
+
+def run_worker(gpu: int | None = None, queues: str = TRAIN_QUEUE, name: str | None = None) -> int:
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
     from worker.celery_app import celery_app
