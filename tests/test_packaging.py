@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from runboard.cli.errors import NEEDS_TORCH
-from tests.backend.live import clean_env, free_port
+from tests.support.live import clean_env, free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 ROOT = Path(__file__).resolve().parents[1]

@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 
 from backend.app.core.config import Settings
 from backend.app.main import create_app
-from tests.backend.live import ServerProcess, run_server
+from tests.support.live import ServerProcess, run_server
 
 POSTGRES = os.environ.get("RUNBOARD_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 

@@ -26,7 +26,7 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.backend.live import ServerProcess, SseReader, ingest_token
+from tests.support.live import ServerProcess, SseReader, ingest_token
 
 pytestmark = pytest.mark.timeout(180)
 CLIENTS = 200

@@ -17,7 +17,8 @@ from sqlmodel import Session, col, select
 
 from backend.app.core.db import make_engine
 from backend.app.models import StreamEvent
-from tests.backend.live import (
+from tests.backend.points import epochs_with, metric_points
+from tests.support.live import (
     ServerProcess,
     SseEvent,
     SseReader,
@@ -25,7 +26,6 @@ from tests.backend.live import (
     create_run,
     payload,
 )
-from tests.backend.points import epochs_with, metric_points
 
 pytestmark = pytest.mark.timeout(240)
 CLIENTS = 50

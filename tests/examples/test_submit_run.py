@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.backend.live import Worker, clean_env, http, read_line
+from tests.support.live import Worker, clean_env, http, read_line
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "submit_run.py"
 pytestmark = pytest.mark.timeout(90)

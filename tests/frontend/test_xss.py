@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.backend.live import http
 from tests.frontend.conftest import QUICK, RUN_WAIT_S, screenshot
+from tests.support.live import http
 from tests.worker.conftest import Api
 
 pytestmark = pytest.mark.slow

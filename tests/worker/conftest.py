@@ -24,7 +24,7 @@ import httpx
 import pytest
 import redis
 
-from tests.backend.live import RUNBOARD, clean_env, free_port
+from tests.support.live import RUNBOARD, clean_env, free_port
 
 T = TypeVar("T")
 

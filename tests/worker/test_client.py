@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.backend.live import ServerProcess, free_port, ingest_token, run_server
+from tests.support.live import ServerProcess, free_port, ingest_token, run_server
 from worker.client import (
     ApiClient,
     RefusedError,

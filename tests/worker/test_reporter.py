@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.backend.live import (
+from tests.support.live import (
     ServerProcess,
     create_run,
     free_port,

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.backend.live import SseEvent, SseReader, payload
+from tests.support.live import SseEvent, SseReader, payload
 from tests.worker.conftest import (
     LONGER,
     TINY,

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.backend.live import (
+from tests.support.live import (
     ServerProcess,
     SseEvent,
     SseReader,

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.backend.live import (
+from tests.support.live import (
     RUNBOARD,
     ServerProcess,
     Worker,

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.backend.live import RUNBOARD, Worker, clean_env, free_port, read_line
+from tests.support.live import RUNBOARD, Worker, clean_env, free_port, read_line
 
 pytestmark = pytest.mark.timeout(240)
 

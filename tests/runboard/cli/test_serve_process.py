@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from backend.app.core.config import Settings
-from tests.backend.live import ServerProcess, create_run, http, run_server, stop_server
+from tests.support.live import ServerProcess, create_run, http, run_server, stop_server
 
 pytestmark = pytest.mark.timeout(90)
 SIOCGIFADDR = 0x8915  # Linux ioctl: an interface's IPv4 address
