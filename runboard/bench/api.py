@@ -43,6 +43,8 @@ from backend.app.models import MetricPoint, Run
 from runboard.bench.server import cpu_seconds, serving
 from runboard.bench.stats import percentile
 from worker.schema.errors import InvalidInputError, UserError
+from worker.schema.events import Steps
+from worker.schema.messages import envelope
 from worker.schema.presets import all_presets
 
 # figure -> (statistic, limit): p95 below the limit in ms, or points/s at least the limit.
@@ -174,16 +176,16 @@ def measure_reads(client: httpx.Client, ids: list[int], scale: Scale, n: int) ->
 
 def _batches_event(seq: int, steps: range, now: float) -> dict[str, Any]:
     """What a worker's reporter sends for these global steps: one `batches` event of columns
-    (seq 1 and 2 are status and started)."""
-    columns: dict[str, list[Any]] = {k: [] for k in ("epoch", "step", "global_step", "loss")}
-    for step in steps:
-        epoch, within = divmod(step - 1, STEPS_PER_EPOCH)
-        columns["epoch"].append(epoch + 1)
-        columns["step"].append(within + 1)
-        columns["global_step"].append(step)
-        columns["loss"].append(4.6 * math.exp(-step / 5000) + 0.1)
-    columns["time"] = [now + step / 100 for step in steps]
-    return {"seq": seq, "time": now + steps[-1] / 100, "kind": "batches", "data": columns}
+    (seq 1 and 2 are status and started). Built unvalidated: the API validates it."""
+    within = [(step - 1) % STEPS_PER_EPOCH for step in steps]
+    columns = Steps.model_construct(
+        epoch=[(step - 1) // STEPS_PER_EPOCH + 1 for step in steps],
+        step=[index + 1 for index in within],
+        global_step=list(steps),
+        loss=[4.6 * math.exp(-step / 5000) + 0.1 for step in steps],
+        time=[now + step / 100 for step in steps],
+    )
+    return envelope(seq, now + steps[-1] / 100, columns)
 
 
 def measure_ingest(client: httpx.Client, engine: Engine, scale: Scale, pid: int) -> dict[str, Any]:
