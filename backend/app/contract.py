@@ -187,6 +187,19 @@ CROSS_FIELD_RULES = {
 }
 
 
+# What a worker's batch must also satisfy (worker.schema.messages and events): message -> rule.
+INGEST_CROSS_FIELD_RULES = {
+    "sequence numbers must be consecutive": "`events`: each seq is the one before plus 1",
+    "need the same length": "`events.N.data` of batches and recovered_batches: "
+    "epoch, step, global_step, loss and time columns of one length",
+}
+
+
+def ingest_description() -> str:
+    rules = "\n".join(f"- {rule}" for rule in INGEST_CROSS_FIELD_RULES.values())
+    return "Rules across fields that the schema cannot state, answered with a 422:\n" + rules
+
+
 def cross_field_description(where: str) -> str:
     """The rules above as Markdown for an operation's description."""
     rules = "\n".join(f"- `{where}{field}`: {rule}" for field, rule in CROSS_FIELD_RULES.items())

@@ -28,16 +28,25 @@ pytestmark = pytest.mark.timeout(400)
 
 ST = str(Path(sys.executable).with_name("st"))
 MIN_CASES = 1000  # per database and token setting: what the issue asks
-MAX_EXAMPLES = 25  # per operation and phase; the coverage phase adds its own cases
+MAX_EXAMPLES = 10  # per operation and phase; the coverage phase adds its own cases
 ROOT = Path(__file__).resolve().parents[3]
 
 
 def _seed(base: str, headers: dict[str, str], database_url: str) -> tuple[int, str]:
-    """A queued run whose ingest token the worker routes are fuzzed with."""
-    response = httpx.post(f"{base}/api/runs", json={"preset": "2"}, headers=headers, timeout=10)
-    assert response.status_code == 201, response.text
-    run_id: int = response.json()["id"]
-    return run_id, ingest_token(database_url, run_id)
+    """A running run whose ingest token the worker routes are fuzzed with: running, so that
+    no fuzzed DELETE removes it (409) and a request without its token meets the 401."""
+    create = httpx.post(f"{base}/api/runs", json={"preset": "2"}, headers=headers, timeout=10)
+    assert create.status_code == 201, create.text
+    run_id: int = create.json()["id"]
+    token = ingest_token(database_url, run_id)
+    claim = httpx.post(
+        f"{base}/api/runs/{run_id}/claim",
+        json={"worker_host": "fuzz-worker"},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    assert claim.status_code == 200, claim.text
+    return run_id, token
 
 
 def _config(path: Path, run_id: int, token: str) -> Path:
@@ -88,11 +97,6 @@ def test_schemathesis_every_check_every_phase_finds_no_failure(
     assert found, output[-4000:]
     generated, passed = map(int, found.groups())
     assert generated >= MIN_CASES, output[-4000:]
-    assert passed == generated - _skipped(output), output[-4000:]
+    assert passed == generated and "No issues found" in output, output[-4000:]
     for phase in ("Examples", "Coverage", "Fuzzing", "Stateful"):
         assert f"✅ {phase}" in output, f"{phase} did not run and pass:\n{output[-4000:]}"
-
-
-def _skipped(output: str) -> int:
-    found = re.search(r"(\d+) skipped", output)
-    return int(found.group(1)) if found else 0

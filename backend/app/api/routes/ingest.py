@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body
 
 from backend.app import crud
 from backend.app.api.deps import BODY_ERRORS, BusDep, IngestRunDep, SessionDep, SettingsDep, errors
+from backend.app.contract import ingest_description
 from worker.schema.messages import ClaimReply, ClaimRequest, IngestBatch, IngestReply
 
 router = APIRouter(tags=["ingest"])
@@ -30,7 +31,13 @@ EVENTS_EXAMPLE = {
 }
 
 
-@router.post("/runs/{run_id}/events", responses=errors(401, 404, 409, *BODY_ERRORS))
+@router.post(
+    "/runs/{run_id}/events",
+    responses=errors(401, 404, 409, *BODY_ERRORS),
+    description="Store a batch of worker events. Idempotent: sequence numbers already stored "
+    "are skipped. A gap in the numbers, or events for a finished run, get 409. The reply "
+    "says whether the user asked the run to stop.\n\n" + ingest_description(),
+)
 def ingest_events(
     batch: Annotated[IngestBatch, Body(openapi_examples=EVENTS_EXAMPLE)],
     run: IngestRunDep,
