@@ -42,7 +42,7 @@ from tests.backend.conftest import RecordingDispatcher
 
 pytestmark = pytest.mark.timeout(300)
 
-EXAMPLES = 16  # generated requests per operation, target and mode (fewer where exhausted)
+EXAMPLES = 18  # generated requests per operation, target and mode (fewer where exhausted)
 MIN_REQUESTS = 1000  # per database: what the issue asks of the whole run
 STREAM_READ_S = 1.0  # an SSE answer is cut after this long; a 4xx must start before it, also
 # on a loaded CI machine (0.3 s was once too short for a 422 there)
