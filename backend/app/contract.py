@@ -11,7 +11,6 @@ by a schema; they are listed in CROSS_FIELD_RULES and answered with a 422 naming
 
 from __future__ import annotations
 
-import sys
 import types
 import typing
 from typing import TYPE_CHECKING, Annotated, Any, Union
@@ -47,7 +46,7 @@ json_number = BeforeValidator(_json_number)  # after a number's bounds (the sche
 
 # Python's str.strip() removes exactly these; JSON Schema's \\s is a different set, so the
 # patterns below spell the characters out and every validator reads them alike.
-_SPACES = "".join(chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace())
+_SPACES = "".join(chr(c) for c in range(0x3001) if chr(c).isspace())  # U+3000 is the last
 _SPACE_CLASS = "".join(f"\\u{ord(c):04x}" for c in _SPACES)
 NOT_BLANK = f"[^{_SPACE_CLASS}]"  # somewhere a character that strip() keeps
 NO_NUL = "^[^\\u0000]*$"  # PostgreSQL text cannot hold NUL: refused, on SQLite too

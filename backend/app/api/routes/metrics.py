@@ -13,8 +13,7 @@ from fastapi.responses import StreamingResponse
 
 from backend.app import crud
 from backend.app.api.deps import RunDep, SessionDep, SettingsDep, errors, invalid
-from backend.app.api.routes.runs import NO_NUL
-from backend.app.contract import INT32_MAX
+from backend.app.contract import INT32_MAX, NO_NUL
 
 router = APIRouter(tags=["metrics"])
 

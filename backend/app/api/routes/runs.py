@@ -16,12 +16,11 @@ from backend.app.api.deps import (
     TokenDep,
     errors,
 )
-from backend.app.contract import cross_field_description
+from backend.app.contract import NO_NUL, cross_field_description
 from backend.app.models import Run, RunClone, RunCreate, RunDetail, RunList, RunUpdate
 from worker.schema.status import RunStatus
 
 router = APIRouter(prefix="/runs", tags=["runs"])
-NO_NUL = r"^[^\x00]*$"  # PostgreSQL cannot compare text holding NUL: 422, not 500
 
 RUN_EXAMPLE = {
     "point 4a at a higher learning rate": {
