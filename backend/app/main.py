@@ -8,10 +8,14 @@ import logging
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI, Request, status
-from fastapi.responses import JSONResponse
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
 
 from backend.app import crud
 from backend.app.api.main import api_router
+from backend.app.api.openapi import allowed_methods, build_openapi
 from backend.app.body_limit import RunboardAPI
 from backend.app.core.bus import EventBus
 from backend.app.core.config import Settings, get_settings
@@ -47,6 +51,24 @@ def _field_errors(errors: list[tuple[str, str]], where: str) -> list[dict[str, o
 
 
 def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        if exc.status_code == status.HTTP_405_METHOD_NOT_ALLOWED:
+            # Starlette names the methods of the first route on the path only.
+            methods = allowed_methods(app, request.url.path)
+            if methods is not None:
+                headers = {**(exc.headers or {}), "Allow": ", ".join(methods)}
+                exc = HTTPException(exc.status_code, exc.detail, headers)
+        return await http_exception_handler(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        """FastAPI's 422, with list indices as strings like the rest of `loc`: the errors of
+        a group's run read `["body", "runs", "1", ...]` whichever check found them."""
+        for error in exc.errors():
+            error["loc"] = tuple(str(part) for part in error["loc"])
+        return await request_validation_exception_handler(request, exc)
+
     @app.exception_handler(crud.NotFound)
     async def not_found(request: Request, exc: crud.NotFound) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_404_NOT_FOUND)
@@ -78,6 +100,7 @@ def create_app(settings: Settings | None = None, dispatcher: Dispatcher | None =
         version="0.1.0",
         lifespan=_lifespan,
         max_body_size=settings.max_body_bytes,
+        generate_unique_id_function=lambda route: route.name,  # operationId: create_run
     )
     app.state.settings = settings
     app.state.engine = make_engine(settings.database_url)
@@ -87,6 +110,7 @@ def create_app(settings: Settings | None = None, dispatcher: Dispatcher | None =
     _add_error_handlers(app)
 
     app.include_router(api_router)
+    app.openapi = lambda: build_openapi(app, settings)  # type: ignore[method-assign]
 
     mount_frontend(app, settings.frontend_dir)  # after the API: /api/* is never shadowed
     return app

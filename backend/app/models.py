@@ -8,39 +8,24 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import ConfigDict, field_validator
+from pydantic import ConfigDict
 from sqlalchemy import JSON, BigInteger, Column, Index, Integer, String, Text
 from sqlmodel import Field, SQLModel
 
+from backend.app.contract import (
+    Name,
+    Notes,
+    Overrides,
+    PresetId,
+    Seeds,
+    Tags,
+    no_defaults,
+)
 from worker.schema.status import FailureReason, RunStatus
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-MAX_TAGS = 32
-MAX_TAG_LENGTH = 64
-
-
-def _check_tags(tags: list[str]) -> list[str]:
-    if len(tags) > MAX_TAGS:
-        raise ValueError(f"at most {MAX_TAGS} tags")
-    cleaned = []
-    for tag in tags:
-        tag = tag.strip()
-        if not tag or len(tag) > MAX_TAG_LENGTH:
-            raise ValueError(f"each tag needs 1 to {MAX_TAG_LENGTH} characters")
-        if tag not in cleaned:
-            cleaned.append(tag)
-    return cleaned
-
-
-def _refuse_nul(text: str | None) -> str | None:
-    """PostgreSQL text cannot hold NUL characters: refuse them (422), on SQLite too."""
-    if text is not None and "\x00" in text:
-        raise ValueError("may not contain NUL characters")
-    return text
 
 
 class RunBase(SQLModel):
@@ -138,38 +123,32 @@ class StreamEvent(SQLModel, table=True):
 class RunCreate(SQLModel):
     model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
 
-    preset: str = Field(max_length=16, schema_extra={"examples": ["4a"]})
-    overrides: dict[str, Any] = Field(
+    preset: PresetId = Field(schema_extra={"examples": ["4a"]})
+    overrides: Overrides = Field(
         default_factory=dict, schema_extra={"examples": [{"lr": 0.001, "epochs": 5}]}
     )
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    tags: list[str] = Field(default_factory=list)
-    notes: str = Field(default="", max_length=20_000)
-
-    _tags = field_validator("tags")(_check_tags)
-    _text = field_validator("name", "notes")(_refuse_nul)
+    name: Name | None = Field(default=None, description="null or left out: named for the preset")
+    tags: Tags = Field(default_factory=list)
+    notes: Notes = ""
 
 
 class RunClone(SQLModel):
     model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
 
-    overrides: dict[str, Any] = Field(default_factory=dict)
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    tags: list[str] | None = None
-
-    _tags = field_validator("tags")(lambda tags: None if tags is None else _check_tags(tags))
-    _text = field_validator("name")(_refuse_nul)
+    overrides: Overrides = Field(default_factory=dict)
+    name: Name | None = Field(default=None, description="null or left out: the run's name (clone)")
+    tags: Tags | None = Field(default=None, description="null or left out: the run's tags")
 
 
 class RunUpdate(SQLModel):
-    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
+    """Only the fields sent change; none may be null."""
 
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    tags: list[str] | None = None
-    notes: str | None = Field(default=None, max_length=20_000)
+    # Left out means unchanged, so the schema shows no `default: null` (nor a null type).
+    model_config = ConfigDict(extra="forbid", json_schema_extra=no_defaults)  # type: ignore[assignment]
 
-    _tags = field_validator("tags")(lambda tags: None if tags is None else _check_tags(tags))
-    _text = field_validator("name", "notes")(_refuse_nul)
+    name: Name = None  # type: ignore[assignment]
+    tags: Tags = None  # type: ignore[assignment]
+    notes: Notes = None  # type: ignore[assignment]
 
 
 class RunPublic(RunFields):
@@ -190,15 +169,12 @@ class RunList(SQLModel):
 class GroupCreate(SQLModel):
     model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
 
-    name: str = Field(min_length=1, max_length=200)
-    runs: list[RunCreate] = Field(default_factory=list, max_length=64)
-    seeds: list[int] | None = Field(
-        default=None, max_length=64, description="replicate runs[0] once per seed"
+    name: Name
+    runs: list[RunCreate] = Field(min_length=1, max_length=64)
+    seeds: Seeds | None = Field(
+        default=None, description="replicate runs[0] once per seed (each seed once)"
     )
-    tags: list[str] = Field(default_factory=list)
-
-    _tags = field_validator("tags")(_check_tags)
-    _text = field_validator("name")(_refuse_nul)
+    tags: Tags = Field(default_factory=list, description="added to every run's own tags")
 
 
 class GroupPublic(SQLModel):

@@ -137,7 +137,9 @@ class RecoveredSteps(Steps):
 class Epoch(EventData):
     kind = EventKind.epoch
     epoch: EpochNumber
-    metrics: dict[str, float]  # names from EPOCH_METRICS; accuracies are fractions 0..1
+    metrics: dict[str, float] = Field(  # accuracies are fractions 0..1
+        json_schema_extra={"propertyNames": {"enum": list(EPOCH_METRICS)}}  # _known_metrics
+    )
 
     @field_validator("metrics")
     @classmethod

@@ -34,7 +34,10 @@ Pipeline = Literal["resident", "torchvision"]
 # Configs beyond these would not fit a GPU: refused up front (422, one CLI line), not an OOM.
 MAX_PARAMETERS = 1_000_000_000  # fp32 weights, gradients and Adam's moments: 16 GB
 MAX_ACTIVATIONS = 2**33  # layer outputs one batch keeps for the backward pass (8.6e9 values)
-_DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
+MAX_WIDTH = 8192  # channels of one conv
+# ASCII digits only ("\d" also matches other scripts' digits, which JSON Schema's [0-9] does not)
+DEVICE_PATTERN = "auto|cpu|cuda(:[0-9]+)?|mps"
+_DEVICE_PATTERN = re.compile(DEVICE_PATTERN)
 
 
 class RunConfig(BaseModel):
@@ -45,7 +48,14 @@ class RunConfig(BaseModel):
     # What is trained.
     architecture: Architecture = "cnn"
     widths: tuple[int, ...] = Field(
-        (32, 32, 32, 64), description="CNN conv channel counts: conv1, conv2, conv3, conv_final"
+        (32, 32, 32, 64),
+        description="CNN conv channel counts: conv1, conv2, conv3, conv_final",
+        # What _widths_fit_architecture checks, for the JSON Schema (the API's contract).
+        json_schema_extra={
+            "minItems": CNN_WIDTH_COUNT,
+            "maxItems": CNN_WIDTH_COUNT,
+            "items": {"type": "integer", "minimum": 1, "maximum": MAX_WIDTH},
+        },
     )
     fc_width: int = Field(
         4096, ge=1, le=65536, validate_default=True, description="hidden fully connected width"
@@ -57,7 +67,9 @@ class RunConfig(BaseModel):
 
     # What it sees.
     augmentations: tuple[Augmentation, ...] = Field(
-        (), description="training-set augmentations: flip, crop (resize 40 then crop 32)"
+        (),
+        description="training-set augmentations: flip, crop (resize 40 then crop 32)",
+        json_schema_extra={"uniqueItems": True},
     )
     image_size: int = Field(
         CIFAR_SIZE, ge=CIFAR_SIZE, le=512, validate_default=True, description="input side in pixels"
@@ -80,7 +92,11 @@ class RunConfig(BaseModel):
     seed: int = Field(0, ge=0, le=2**31 - 1)
 
     # Where and how fast.
-    device: str = Field("auto", description="auto (cuda, then cpu), cpu, cuda or cuda:N")
+    device: str = Field(
+        "auto",
+        description="auto (cuda, then cpu), cpu, cuda or cuda:N",
+        json_schema_extra={"pattern": f"^({DEVICE_PATTERN})$"},
+    )
     precision: PrecisionName = Field("auto", description="auto: bf16 autocast where supported")
     pipeline: Pipeline = Field("resident", description="resident tensors or torchvision loaders")
     channels_last: bool = True
@@ -107,8 +123,8 @@ class RunConfig(BaseModel):
                 f"got {len(widths)}"
             )
         for width in widths:
-            if not 1 <= width <= 8192:
-                raise ValueError(f"each width must be between 1 and 8192, got {width}")
+            if not 1 <= width <= MAX_WIDTH:
+                raise ValueError(f"each width must be between 1 and {MAX_WIDTH}, got {width}")
         return widths
 
     @field_validator("activation")

@@ -21,7 +21,7 @@ from backend.app.crud.runs import get_run
 from backend.app.dispatch import Dispatcher
 from backend.app.models import Run
 
-RunId = Annotated[int, Path(ge=1, le=2**31 - 1, description="a run's id")]
+RunId = Annotated[int, Path(ge=1, le=2**31 - 1, description="a run's id", examples=[1])]
 bearer = HTTPBearer(auto_error=False, description="RUNBOARD_API_TOKEN, or a run's ingest token")
 
 
@@ -96,7 +96,8 @@ _ERRORS = {
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses` for the error statuses a route can answer besides 422: JSON
     {"detail": ...}, also on stream routes (whose own media type is text/event-stream)."""
-    json = {"application/json": {"schema": ErrorMessage.model_json_schema()}}
+    # One named schema (build_openapi adds it), so generated clients get one error model.
+    json = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorMessage"}}}
     responses: dict[int | str, dict[str, Any]] = {}
     for code in codes:
         responses[code] = {"description": _ERRORS[code], "content": dict(json)}

@@ -6,7 +6,8 @@ Each operation is fuzzed against random ids and against existing runs in every s
 fresh queued, running and finished run per operation), and the worker routes also with the
 run's own ingest token, so that requests get past the 404 and 401 to the code behind them.
 The two SSE streams are fuzzed too, bounded: the test's client cuts a stream after its
-first event, or after STREAM_READ_S when none comes.
+first event, or after STREAM_READ_S when none comes. Every other Schemathesis check and
+phase (stateful included) runs in test_contract_fuzz.py, as `st run` against a live server.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from tests.backend.conftest import RecordingDispatcher
 
 pytestmark = pytest.mark.timeout(300)
 
-EXAMPLES = 16  # generated requests per operation, target and mode (fewer where exhausted)
+EXAMPLES = 18  # generated requests per operation, target and mode (fewer where exhausted)
 MIN_REQUESTS = 1000  # per database: what the issue asks of the whole run
 STREAM_READ_S = 1.0  # an SSE answer is cut after this long; a 4xx must start before it, also
 # on a loaded CI machine (0.3 s was once too short for a 422 there)

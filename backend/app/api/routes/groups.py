@@ -5,14 +5,28 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated
 
-from fastapi import APIRouter, Path, status
+from fastapi import APIRouter, Body, Path, status
 
 from backend.app import crud
 from backend.app.api.deps import BODY_ERRORS, BusDep, DispatcherDep, SessionDep, TokenDep, errors
 from backend.app.api.routes.runs import launch
+from backend.app.contract import INT32_MAX, cross_field_description
 from backend.app.models import Group, GroupCreate, GroupPublic, Run, RunPublic
 
 router = APIRouter(prefix="/groups", tags=["groups"])
+GroupId = Annotated[int, Path(ge=1, le=INT32_MAX, description="a group's id", examples=[1])]
+GROUP_EXAMPLE = {
+    "point 3's widths": {
+        "value": {
+            "name": "point 3",
+            "runs": [{"preset": "3a"}, {"preset": "3b"}, {"preset": "3c"}],
+            "tags": ["widths"],
+        }
+    },
+    "point 2 over three seeds": {
+        "value": {"name": "point 2 seeds", "runs": [{"preset": "2"}], "seeds": [0, 1, 2]}
+    },
+}
 
 
 @router.post(
@@ -20,11 +34,15 @@ router = APIRouter(prefix="/groups", tags=["groups"])
     status_code=status.HTTP_201_CREATED,
     dependencies=[TokenDep],
     responses=errors(401, *BODY_ERRORS),
+    description="Queue every run of the group; with `seeds`, runs[0] once per seed (the "
+    "other runs are not queued).\n\n" + cross_field_description("runs.N.overrides."),
 )
 def create_group(
-    data: GroupCreate, session: SessionDep, dispatcher: DispatcherDep, bus: BusDep
+    data: Annotated[GroupCreate, Body(openapi_examples=GROUP_EXAMPLE)],
+    session: SessionDep,
+    dispatcher: DispatcherDep,
+    bus: BusDep,
 ) -> GroupPublic:
-    """Queue every run of the group; with `seeds`, runs[0] once per seed."""
     group, runs = crud.create_group(session, data)
     launch(session, dispatcher, bus, runs)
     session.refresh(group)
@@ -32,9 +50,7 @@ def create_group(
 
 
 @router.get("/{group_id}", responses=errors(404))
-def read_group(
-    group_id: Annotated[int, Path(ge=1, le=2**31 - 1)], session: SessionDep
-) -> GroupPublic:
+def read_group(group_id: GroupId, session: SessionDep) -> GroupPublic:
     group, runs = crud.get_group(session, group_id)
     return _group_view(group, runs)
 

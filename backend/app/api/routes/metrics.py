@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterator
 from typing import Annotated, Any
 
@@ -12,7 +13,7 @@ from fastapi.responses import StreamingResponse
 
 from backend.app import crud
 from backend.app.api.deps import RunDep, SessionDep, SettingsDep, errors, invalid
-from backend.app.api.routes.runs import NO_NUL
+from backend.app.contract import INT32_MAX, NO_NUL
 
 router = APIRouter(tags=["metrics"])
 
@@ -23,7 +24,13 @@ def read_metrics(
     session: SessionDep,
     settings: SettingsDep,
     names: Annotated[
-        str | None, Query(max_length=1000, pattern=NO_NUL, description="comma-separated")
+        str | None,
+        Query(
+            max_length=1000,
+            pattern=NO_NUL,
+            description="comma-separated",
+            examples=["train_loss,test_acc"],
+        ),
     ] = None,
     since_seq: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,  # as ingest numbers them
     max_points: Annotated[
@@ -66,16 +73,39 @@ def read_metrics_csv(run: RunDep, session: SessionDep) -> StreamingResponse:
     return StreamingResponse(lines(), media_type="text/csv", headers=headers)
 
 
-@router.get("/compare", responses=errors(404))
+MAX_COMPARED = 50
+# `ids=1,2,3`: an array in OpenAPI's form style, not exploded. FastAPI reads only exploded
+# arrays (`ids=1&ids=2`), so it reads the text and the document states the array.
+IDS_PARAMETER = {
+    "name": "ids",
+    "in": "query",
+    "required": True,
+    "style": "form",
+    "explode": False,
+    "description": f"1 to {MAX_COMPARED} run ids, comma-separated; repeats count once",
+    "schema": {
+        "type": "array",
+        "items": {"type": "integer", "minimum": 1, "maximum": INT32_MAX},
+        "minItems": 1,
+        "maxItems": MAX_COMPARED,
+    },
+    "example": [1, 2],
+}
+_RUN_ID = re.compile(r" *[0-9]+ *")  # int() would also take "+1", "1_0" and other digits
+
+
+@router.get("/compare", responses=errors(404), openapi_extra={"parameters": [IDS_PARAMETER]})
 def compare_runs(
     session: SessionDep,
-    ids: Annotated[str, Query(max_length=2000, description="comma-separated run ids")],
+    ids: Annotated[str, Query(max_length=2000, include_in_schema=False)],
 ) -> dict[str, Any]:
     """Runs aligned by epoch, their summaries, reference curves and config differences."""
-    try:
-        run_ids = list(dict.fromkeys(int(part) for part in ids.split(",") if part.strip()))
-    except ValueError:
-        raise invalid(("query", "ids"), "must be comma-separated run ids, e.g. 1,2,3") from None
-    if not 1 <= len(run_ids) <= 50 or any(not 1 <= i < 2**31 for i in run_ids):
-        raise invalid(("query", "ids"), "must name 1 to 50 run ids between 1 and 2^31-1")
-    return crud.compare(session, run_ids)
+    parts = ids.split(",")
+    if not all(_RUN_ID.fullmatch(part) for part in parts):
+        raise invalid(("query", "ids"), "must be comma-separated run ids, e.g. 1,2,3")
+    run_ids = [int(part) for part in parts]
+    if not 1 <= len(run_ids) <= MAX_COMPARED or any(not 1 <= i <= INT32_MAX for i in run_ids):
+        raise invalid(
+            ("query", "ids"), f"must name 1 to {MAX_COMPARED} run ids between 1 and 2^31-1"
+        )
+    return crud.compare(session, list(dict.fromkeys(run_ids)))

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 
 from backend.app.api.deps import errors
+from backend.app.contract import PRESET_IDS
 from backend.app.crud.errors import NotFound
 from worker.schema.presets import UnknownPresetError, all_presets, get_preset
 
@@ -20,7 +21,9 @@ def list_presets() -> list[dict[str, Any]]:
 
 
 @router.get("/{preset_id}", responses=errors(404))
-def read_preset(preset_id: str) -> dict[str, Any]:
+def read_preset(
+    preset_id: Annotated[str, Path(json_schema_extra={"enum": PRESET_IDS}, examples=["4a"])],
+) -> dict[str, Any]:
     try:
         return get_preset(preset_id).to_dict()
     except UnknownPresetError as exc:

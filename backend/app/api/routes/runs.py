@@ -16,11 +16,11 @@ from backend.app.api.deps import (
     TokenDep,
     errors,
 )
+from backend.app.contract import NO_NUL, cross_field_description
 from backend.app.models import Run, RunClone, RunCreate, RunDetail, RunList, RunUpdate
 from worker.schema.status import RunStatus
 
 router = APIRouter(prefix="/runs", tags=["runs"])
-NO_NUL = r"^[^\x00]*$"  # PostgreSQL cannot compare text holding NUL: 422, not 500
 
 RUN_EXAMPLE = {
     "point 4a at a higher learning rate": {
@@ -29,6 +29,14 @@ RUN_EXAMPLE = {
     "point 2 on the synthetic set": {
         "value": {"preset": "2", "overrides": {"dataset": "synthetic", "epochs": 3}}
     },
+}
+UPDATE_EXAMPLE = {
+    "rename and retag": {"value": {"name": "4a, second try", "tags": ["lr", "again"]}},
+    "annotate": {"value": {"notes": "loss still falling at the last epoch"}},
+}
+CLONE_EXAMPLE = {
+    "the same config": {"value": {}},
+    "with more epochs": {"value": {"overrides": {"epochs": 30}, "name": "longer", "tags": []}},
 }
 
 
@@ -47,6 +55,8 @@ def launch(session: SessionDep, dispatcher: DispatcherDep, bus: BusDep, runs: li
     status_code=status.HTTP_201_CREATED,
     dependencies=[TokenDep],
     responses=errors(401, *BODY_ERRORS),
+    description="Queue a run: the preset's config with `overrides` applied and validated.\n\n"
+    + cross_field_description("overrides."),
 )
 def create_run(
     data: Annotated[RunCreate, Body(openapi_examples=RUN_EXAMPLE)],
@@ -63,7 +73,7 @@ def create_run(
 @router.get("")
 def list_runs(
     session: SessionDep,
-    status: Annotated[list[RunStatus] | None, Query()] = None,
+    status: Annotated[list[RunStatus] | None, Query(examples=[["running", "queued"]])] = None,
     preset: Annotated[str | None, Query(max_length=16, pattern=NO_NUL)] = None,
     tag: Annotated[str | None, Query(max_length=64)] = None,
     q: Annotated[
@@ -96,7 +106,12 @@ def read_run(run: RunDep) -> RunDetail:
 
 
 @router.patch("/{run_id}", dependencies=[TokenDep], responses=errors(401, 404, *BODY_ERRORS))
-def update_run(data: RunUpdate, run: RunDep, session: SessionDep, bus: BusDep) -> RunDetail:
+def update_run(
+    data: Annotated[RunUpdate, Body(openapi_examples=UPDATE_EXAMPLE)],
+    run: RunDep,
+    session: SessionDep,
+    bus: BusDep,
+) -> RunDetail:
     """Rename, retag or annotate a run; nothing else about it changes."""
     crud.update_run(session, run, data)
     session.commit()
@@ -120,13 +135,15 @@ def cancel_run(run: RunDep, session: SessionDep, bus: BusDep) -> RunDetail:
     status_code=status.HTTP_201_CREATED,
     dependencies=[TokenDep],
     responses=errors(401, 404, *BODY_ERRORS),
+    description="Queue a copy of a run's config with `overrides` applied; no body: an exact "
+    "copy.\n\n" + cross_field_description("overrides."),
 )
 def clone_run(
     run: RunDep,
     session: SessionDep,
     dispatcher: DispatcherDep,
     bus: BusDep,
-    data: RunClone | None = None,
+    data: Annotated[RunClone | None, Body(openapi_examples=CLONE_EXAMPLE)] = None,
 ) -> RunDetail:
     """Queue a copy of a run's config with `overrides` applied."""
     clone = crud.clone_run(session, run, data or RunClone())

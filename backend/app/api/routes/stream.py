@@ -28,7 +28,9 @@ RETRY_MS = 2000  # how soon browsers reconnect after a drop
 
 def _start_id(
     last_event_id: Annotated[str | None, Header(max_length=32)] = None,
-    since: Annotated[int | None, Query(ge=0, le=2**62, description="replay after this id")] = None,
+    since: Annotated[
+        int | None, Query(ge=0, le=2**62, description="replay after this id", examples=[0])
+    ] = None,
 ) -> int | None:
     """Where a stream resumes: Last-Event-ID (what browsers send) wins over ?since=.
 
