@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.backend.live import clean_env, ingest_token, run_server
+from tests.support.live import clean_env, ingest_token, run_server
 
 pytestmark = pytest.mark.timeout(400)
 

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.backend.live import Worker, run_server
+from tests.support.live import Worker, run_server
 
 pytestmark = pytest.mark.timeout(180)
 
