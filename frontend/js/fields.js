@@ -14,7 +14,7 @@ export const SECTIONS = [
   { title: "Data", fields: [
     { key: "augmentations", kind: "multi", options: ["flip", "crop"] },
     { key: "image_size", kind: "int", label: "image size" },
-    { key: "dataset", kind: "select", options: ["cifar100", "synthetic"], label: "data set" },
+    { key: "dataset", kind: "select", options: ["cifar100", "synthetic", "synthetic-easy"], label: "data set" },
     { key: "train_subset", kind: "optint", label: "train subset", hint: "empty: all" },
     { key: "test_subset", kind: "optint", label: "test subset", hint: "empty: all" },
   ] },

@@ -70,10 +70,10 @@ def load_dataset(config: RunConfig, root: Path | None = None, download: bool = F
 
     CIFAR-100 is read from the folder `root` (the worker's RUNBOARD_DATA_DIR) and, with
     `download`, fetched there when missing; the synthetic set needs neither."""
-    if config.dataset == "synthetic":
+    if config.dataset in ("synthetic", "synthetic-easy"):
         train_size = config.train_subset or SYNTHETIC_TRAIN_SIZE
         test_size = config.test_subset or SYNTHETIC_TEST_SIZE
-        key: tuple[object, ...] = ("synthetic", config.seed, train_size, test_size)
+        key: tuple[object, ...] = (config.dataset, config.seed, train_size, test_size)
         if key not in _CACHE:
             _CACHE[key] = synthetic_dataset(config.seed, train_size, test_size)
         return _CACHE[key]

@@ -27,7 +27,7 @@ Architecture = Literal["mlp", "cnn", "resnet18"]
 Activation = Literal["relu", "sigmoid", "tanh", "gelu"]
 Augmentation = Literal["flip", "crop"]
 OptimizerName = Literal["adam", "adamw", "sgd"]
-DatasetName = Literal["cifar100", "synthetic"]
+DatasetName = Literal["cifar100", "synthetic", "synthetic-easy"]
 PrecisionName = Literal["auto", "fp32", "bf16", "fp16"]
 Pipeline = Literal["resident", "torchvision"]
 
