@@ -76,7 +76,7 @@ def _http_url(text: str) -> str:
 
 # What imports torch: refused in one line where it is not installed (`pip install runboard`).
 TORCH_COMMANDS = {"train", "worker"}
-TORCH_BENCHMARKS = {"trainer", "worker"}
+TORCH_BENCHMARKS = {"trainer", "worker", "story"}
 COUNT = _at_least(1)  # steps, rounds, requests, launches, batch size
 NON_NEGATIVE = _at_least(0)
 
@@ -100,7 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="override a config field (repeatable), e.g. --set lr=0.001 --set widths=64/64/64/128",
     )
-    train.add_argument("--dataset", choices=["cifar100", "synthetic", "synthetic-easy"], help="shortcut for --set")
+    train.add_argument(
+        "--dataset", choices=["cifar100", "synthetic", "synthetic-easy"], help="shortcut for --set"
+    )
     train.add_argument("--epochs", type=int, help="shortcut for --set epochs=N")
     train.add_argument(
         "--out", help="folder for checkpoints and result.json; an existing run there resumes"
@@ -165,6 +167,25 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument("--rounds", type=COUNT, default=3, help="alternating rounds on/off")
     live.add_argument("--launches", type=COUNT, default=5, help="timed launches")
     live.add_argument("--out", help="JSON file for the figures (default var/bench/worker-...)")
+    story = targets.add_parser(
+        "story", help="the homework's orderings on the hard synthetic set (MLP < CNN, ...)"
+    )
+    story.add_argument(
+        "--presets", type=_presets, default="1,2,3a,4a,5a,5b",
+        help="comma-separated preset ids (3b and 3c take 4x and 16x 3a's time)",
+    )  # fmt: skip
+    story.add_argument("--epochs", type=COUNT, default=10, help="epochs per point (cut)")
+    story.add_argument("--train-subset", type=COUNT, help="train images (default: the set's)")
+    story.add_argument("--test-subset", type=COUNT, help="test images (default: the set's)")
+    story.add_argument("--device", type=_device, default="auto")
+    story.add_argument(
+        "--jobs", type=COUNT, default=1, help="points trained at once, in separate processes"
+    )
+    story.add_argument(
+        "--merge", action="append", default=[], metavar="JSON",
+        help="add the points of an earlier story run with the same settings (repeatable)",
+    )  # fmt: skip
+    story.add_argument("--out", help="JSON file for the figures (default var/bench/story-...)")
     soak = targets.add_parser("soak", help="the API's memory under runs and SSE clients")
     soak.add_argument("--minutes", type=float, default=10.0, help="how long the load lasts")
     soak.add_argument("--workers", type=COUNT, default=3, help="fake workers reporting runs")
@@ -208,6 +229,10 @@ def run(argv: Sequence[str] | None = None) -> int:
         from runboard.bench.soak import run_soak_bench
 
         return run_soak_bench(args)
+    if args.target == "story":
+        from runboard.bench.story import run_story_bench
+
+        return run_story_bench(args)
     if args.target == "api":
         from runboard.bench.api import run_api_bench
 

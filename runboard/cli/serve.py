@@ -62,6 +62,17 @@ class _Server(uvicorn.Server):
         super().handle_exit(sig, frame)
 
 
+def startup_banner(host: str, port: int) -> str:
+    """What serve prints first: the dashboard's address and how to try it with no CIFAR-100."""
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    shown = f"[{shown}]" if ":" in shown else shown  # an IPv6 address in a URL
+    return (
+        f"runboard: the dashboard is at http://{shown}:{port}/\n"
+        "runboard: no CIFAR-100 here? launch with data set `synthetic` (a CIFAR-like set "
+        "generated offline), e.g. point 2 with data set synthetic"
+    )
+
+
 def serve(host: str | None = None, port: int | None = None, with_worker: bool = True) -> int:
     settings = get_settings()
     host, port = host or settings.host, port or settings.port
@@ -73,6 +84,7 @@ def serve(host: str | None = None, port: int | None = None, with_worker: bool = 
     gc.collect()
     gc.freeze()
     local_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    print(startup_banner(host, port), flush=True)
     worker = _start_worker(f"http://{local_host}:{port}") if with_worker else None
     config = uvicorn.Config(
         app,

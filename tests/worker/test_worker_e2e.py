@@ -211,6 +211,7 @@ def test_a_run_whose_data_is_missing_fails_with_an_error_naming_the_folder_and_t
     assert str(stack.data_dir.resolve()) in error, error
     assert "cifar-100-python.tar.gz" in error, error
     assert "RUNBOARD_DATA_DOWNLOAD=0" in error, error
+    assert "Launch on the data set `synthetic` instead" in error, error  # the way on, offline
     assert "Traceback" not in error and "\n" not in error, error
     assert final["traceback"] is None
 

@@ -1,4 +1,4 @@
-"""Data sets as uint8 tensors: torchvision's CIFAR-100 and a learnable synthetic stand-in.
+"""Data sets as uint8 tensors: torchvision's CIFAR-100 and two synthetic stand-ins.
 
 Both come back as `LoadedData`: two `Split`s holding every image as one (N, 3, 32, 32) uint8
 tensor on the CPU; the pipelines (`pipelines.py`) turn them into training batches.
@@ -8,27 +8,32 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import torch
-import torch.nn.functional as F
 
-from worker.core.augment import crop_batch
-from worker.schema.cifar_meta import (
-    CIFAR_CHANNELS,
-    CIFAR_SIZE,
-    COARSE_CLASSES,
-    FINE_CLASSES,
-    FINE_TO_COARSE,
-    NUM_CLASSES,
-)
+from worker.core.synthetic import easy_images, hard_images
+from worker.schema.cifar_meta import COARSE_CLASSES, FINE_CLASSES, FINE_TO_COARSE
 from worker.schema.errors import UserError
 from worker.schema.runconfig import RunConfig
 
 CIFAR_ARCHIVE = "cifar-100-python.tar.gz"
 CIFAR_FOLDER = "cifar-100-python"
 CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"
-SYNTHETIC_TRAIN_SIZE = 10_000  # default sizes of the synthetic set; subsets override them
-SYNTHETIC_TEST_SIZE = 2_000
+SyntheticName = Literal["synthetic", "synthetic-easy"]
+# Default (train, test) sizes of the synthetic sets; subsets override them. The hard set has
+# few images per class on purpose (50, CIFAR-100 has 500): wide networks overfit it.
+SYNTHETIC_SIZES: dict[str, tuple[int, int]] = {
+    "synthetic": (5_000, 2_000),
+    "synthetic-easy": (10_000, 2_000),
+}
+
+
+# The last sentence of every missing-CIFAR message: what works with no download at all.
+OFFLINE_HINT = (
+    "Offline? Launch on the data set `synthetic` instead (dataset=synthetic): a CIFAR-like "
+    "100-class set generated here, no download needed"
+)
 
 
 class DataNotFoundError(UserError, RuntimeError):
@@ -54,7 +59,7 @@ class Split:
 
 @dataclass(frozen=True)
 class LoadedData:
-    name: str  # says "synthetic" for the synthetic set, always
+    name: str  # starts with "synthetic" for both synthetic sets, always
     train: Split
     test: Split
     classes: tuple[str, ...] = FINE_CLASSES
@@ -69,17 +74,19 @@ def load_dataset(config: RunConfig, root: Path | None = None, download: bool = F
     """The config's data set, subsets applied; loaded sets stay cached for later runs.
 
     CIFAR-100 is read from the folder `root` (the worker's RUNBOARD_DATA_DIR) and, with
-    `download`, fetched there when missing; the synthetic set needs neither."""
+    `download`, fetched there when missing; the synthetic sets need neither."""
     if config.dataset in ("synthetic", "synthetic-easy"):
-        train_size = config.train_subset or SYNTHETIC_TRAIN_SIZE
-        test_size = config.test_subset or SYNTHETIC_TEST_SIZE
+        train_default, test_default = SYNTHETIC_SIZES[config.dataset]
+        train_size = config.train_subset or train_default
+        test_size = config.test_subset or test_default
         key: tuple[object, ...] = (config.dataset, config.seed, train_size, test_size)
         if key not in _CACHE:
-            _CACHE[key] = synthetic_dataset(config.seed, train_size, test_size)
+            _CACHE[key] = synthetic_dataset(config.seed, train_size, test_size, config.dataset)
         return _CACHE[key]
     if root is None:
         raise DataNotFoundError(
-            "CIFAR-100 needs a data folder and none was given (set RUNBOARD_DATA_DIR)"
+            "CIFAR-100 needs a data folder and none was given (set RUNBOARD_DATA_DIR). "
+            + OFFLINE_HINT
         )
     key = ("cifar100", str(root.resolve()))
     if key not in _CACHE:
@@ -119,7 +126,7 @@ def cifar100_dataset(root: Path, download: bool) -> LoadedData:
         raise DataNotFoundError(
             f"CIFAR-100 is not in {root.resolve()} ({why}); put "
             f"{CIFAR_ARCHIVE} (from {CIFAR_URL}) or its extracted folder {CIFAR_FOLDER}/ there, "
-            f"or set RUNBOARD_DATA_DIR to where it is"
+            f"or set RUNBOARD_DATA_DIR to where it is. {OFFLINE_HINT}"
         ) from None
     return LoadedData(
         name="cifar100",
@@ -133,49 +140,16 @@ def _split_from_hwc(images: object, labels: list[int]) -> Split:
     return Split(array.permute(0, 3, 1, 2).contiguous(), torch.tensor(labels, dtype=torch.int64))
 
 
-def synthetic_dataset(seed: int, train_size: int, test_size: int) -> LoadedData:
-    """A deterministic, learnable, CIFAR-shaped 100-class set generated from `seed`.
+def synthetic_dataset(
+    seed: int, train_size: int, test_size: int, name: SyntheticName = "synthetic"
+) -> LoadedData:
+    """A deterministic CIFAR-shaped 100-class set generated from `seed` (see synthetic.py).
 
-    Each class has a prototype: a smooth random colour field (a 4x4 grid upsampled to 32x32)
-    with a class-specific stripe orientation. A sample is its prototype shifted by up to 3
-    pixels each way, scaled in brightness and covered in Gaussian noise, so the classes
-    overlap enough that accuracy grows over epochs yet a small CNN beats chance in seconds.
-    """
-    generator = torch.Generator().manual_seed(seed)
-    prototypes = _class_prototypes(generator)  # (100, 3, 32, 32) float in [0, 1]
-    train = _synthetic_split(prototypes, train_size, generator)
-    test = _synthetic_split(prototypes, test_size, generator)
+    `synthetic` is hard the way CIFAR-100 is; `synthetic-easy` is learnt within seconds."""
+    render = easy_images if name == "synthetic-easy" else hard_images
+    train_images, train_labels, test_images, test_labels = render(seed, train_size, test_size)
     return LoadedData(
-        name=f"synthetic (seed {seed}, {train_size}/{test_size})", train=train, test=test
+        name=f"{name} (seed {seed}, {train_size}/{test_size})",
+        train=Split(train_images, train_labels),
+        test=Split(test_images, test_labels),
     )
-
-
-def _class_prototypes(generator: torch.Generator) -> torch.Tensor:
-    classes, side = NUM_CLASSES, CIFAR_SIZE
-    coarse = torch.rand(classes, CIFAR_CHANNELS, 4, 4, generator=generator)  # (100, 3, 4, 4)
-    fields = F.interpolate(coarse, size=(side, side), mode="bicubic", align_corners=False)
-    angle = torch.rand(classes, generator=generator) * torch.pi  # stripe direction per class
-    frequency = 0.3 + 0.5 * torch.rand(classes, generator=generator)  # radians per pixel
-    ys, xs = torch.meshgrid(torch.arange(float(side)), torch.arange(float(side)), indexing="ij")
-    phase = xs[None] * angle.cos()[:, None, None] + ys[None] * angle.sin()[:, None, None]
-    stripes = torch.sin(phase * frequency[:, None, None])[:, None]  # (100, 1, 32, 32)
-    return (0.65 * fields + 0.2 * stripes + 0.1).clamp(0, 1)
-
-
-def _synthetic_split(prototypes: torch.Tensor, size: int, generator: torch.Generator) -> Split:
-    classes = prototypes.shape[0]
-    labels = torch.arange(size) % classes  # balanced classes
-    labels = labels[torch.randperm(size, generator=generator)]
-    side = CIFAR_SIZE
-    images = torch.empty(size, CIFAR_CHANNELS, side, side, dtype=torch.uint8)
-    for start in range(0, size, 4096):  # chunks bound the float32 working memory
-        chunk = labels[start : start + 4096]
-        n = chunk.shape[0]
-        padded = F.pad(prototypes[chunk], (3, 3, 3, 3), mode="replicate")  # (n, 3, 38, 38)
-        top, left = torch.randint(0, 7, (2, n), generator=generator)  # shifts of -3..3 pixels
-        base = crop_batch(padded, top, left, side)  # (n, 3, 32, 32)
-        brightness = 0.8 + 0.4 * torch.rand(n, 1, 1, 1, generator=generator)
-        noise = 0.25 * torch.randn(n, CIFAR_CHANNELS, side, side, generator=generator)
-        pixels = (base * brightness + noise).clamp(0, 1) * 255
-        images[start : start + n] = pixels.round().to(torch.uint8)
-    return Split(images, labels.to(torch.int64))

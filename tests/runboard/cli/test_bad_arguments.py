@@ -73,6 +73,10 @@ BAD: list[tuple[list[str], str]] = [
     (["bench", "api", "--requests", "many"], "invalid int value"),
     (["bench", "worker", "--rounds", "0"], "at least 1"),
     (["bench", "worker", "--launches", "x"], "invalid int value"),
+    (["bench", "story", "--presets", "1,7"], "unknown preset '7'"),
+    (["bench", "story", "--epochs", "0"], "at least 1"),
+    (["bench", "story", "--jobs", "0"], "at least 1"),
+    (["bench", "story", "--train-subset", "few"], "invalid int value"),
 ]
 
 
@@ -96,6 +100,7 @@ def nothing_starts(monkeypatch: pytest.MonkeyPatch) -> None:
         ("runboard.bench.api", "run_api_bench"),
         ("runboard.bench.worker", "run_worker_bench"),
         ("runboard.bench.trainer", "run_trainer_bench"),
+        ("runboard.bench.story", "run_story_bench"),
     ]:
         monkeypatch.setattr(f"{module}.{name}", started)
 

@@ -105,11 +105,14 @@ def test_bad_arguments_get_one_readable_line_and_exit_2(
     assert not (tmp_path / "var").exists()  # refused before any work
 
 
-def test_missing_cifar_names_the_folder_and_the_file_to_put_there(tmp_path: Path) -> None:
+def test_missing_cifar_names_the_folder_the_file_to_put_there_and_the_offline_set(
+    tmp_path: Path,
+) -> None:
     data = tmp_path / "cifar"
     done = runboard("train", "--preset", "2", cwd=tmp_path, env={"RUNBOARD_DATA_DIR": str(data)})
     assert done.returncode == 1
     assert str(data.resolve()) in done.stderr and "cifar-100-python.tar.gz" in done.stderr
+    assert "Launch on the data set `synthetic` instead" in done.stderr
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
 
 

@@ -17,7 +17,7 @@ def test_the_worker_command_leaves_the_working_directory_off_sys_path() -> None:
     assert WORKER_COMMAND[1:] == ("-P", "-m", "runboard", "worker")
 
 
-def test_a_worker_package_in_the_working_directory_does_not_shadow_runboards(
+def test_serve_says_where_and_a_worker_package_in_the_cwd_does_not_shadow_runboards(
     stack: Stack,
 ) -> None:
     # serve and its worker run in stack.root: that is the user's project folder here.
@@ -30,4 +30,8 @@ def test_a_worker_package_in_the_working_directory_does_not_shadow_runboards(
 
     done = api.wait_status(run["id"], "succeeded")
     assert done["epoch"] == 1 and done["worker_host"]
-    assert "was imported, not runboard's" not in stack.processes[0].output()
+    output = stack.processes[0].output()
+    assert "was imported, not runboard's" not in output
+    # serve's first words: where the dashboard is and how to try it without CIFAR-100
+    assert f"runboard: the dashboard is at http://127.0.0.1:{api.port}/" in output
+    assert "no CIFAR-100 here? launch with data set `synthetic`" in output

@@ -1,4 +1,4 @@
-"""Data sets: the synthetic stand-in and the offline CIFAR-100 message."""
+"""Data sets: the two synthetic stand-ins and the offline CIFAR-100 message."""
 
 from __future__ import annotations
 
@@ -9,17 +9,23 @@ import torch
 
 from worker.core.data import (
     CIFAR_ARCHIVE,
+    OFFLINE_HINT,
     DataNotFoundError,
     Split,
+    SyntheticName,
     load_dataset,
     synthetic_dataset,
 )
+from worker.schema.cifar_meta import FINE_TO_COARSE
 from worker.schema.runconfig import RunConfig
 
+SYNTHETIC_SETS = ("synthetic", "synthetic-easy")
 
-def test_synthetic_set_is_cifar_shaped_uint8_with_balanced_labels() -> None:
-    data = synthetic_dataset(0, 500, 300)
-    assert "synthetic" in data.name
+
+@pytest.mark.parametrize("name", SYNTHETIC_SETS)
+def test_synthetic_set_is_cifar_shaped_uint8_with_balanced_labels(name: SyntheticName) -> None:
+    data = synthetic_dataset(0, 500, 300, name)
+    assert data.name == f"{name} (seed 0, 500/300)"
     assert data.train.images.shape == (500, 3, 32, 32)
     assert data.test.images.shape == (300, 3, 32, 32)
     assert data.train.images.dtype == torch.uint8
@@ -30,11 +36,12 @@ def test_synthetic_set_is_cifar_shaped_uint8_with_balanced_labels() -> None:
     assert int(data.train.images.min()) < 30 and int(data.train.images.max()) > 225
 
 
-def test_synthetic_set_is_deterministic_per_seed() -> None:
+@pytest.mark.parametrize("name", SYNTHETIC_SETS)
+def test_synthetic_set_is_deterministic_per_seed(name: SyntheticName) -> None:
     first, again, other = (
-        synthetic_dataset(3, 200, 100),
-        synthetic_dataset(3, 200, 100),
-        synthetic_dataset(4, 200, 100),
+        synthetic_dataset(3, 200, 100, name),
+        synthetic_dataset(3, 200, 100, name),
+        synthetic_dataset(4, 200, 100, name),
     )
     for split in ("train", "test"):
         a, b, c = getattr(first, split), getattr(again, split), getattr(other, split)
@@ -44,8 +51,28 @@ def test_synthetic_set_is_deterministic_per_seed() -> None:
         assert not torch.equal(a.labels, c.labels)
 
 
-def test_synthetic_classes_differ_more_between_than_within() -> None:
-    data = synthetic_dataset(0, 2000, 100)
+def test_hard_synthetic_test_split_does_not_depend_on_the_train_size() -> None:
+    small, large = synthetic_dataset(7, 100, 200), synthetic_dataset(7, 300, 200)
+    assert torch.equal(small.test.images, large.test.images)
+
+
+def test_hard_synthetic_classes_of_a_superclass_look_alike() -> None:
+    # Class means over 30 images each: a superclass's five share body shape and colours, so
+    # its classes' means lie closer together than those of classes of other superclasses.
+    data = synthetic_dataset(0, 3000, 1)
+    images, labels = data.train.images.float(), data.train.labels
+    means = torch.stack([images[labels == c].mean(0).flatten() for c in range(100)])
+    distances = torch.cdist(means, means)  # (100, 100)
+    coarse = torch.tensor(FINE_TO_COARSE)
+    same = coarse[:, None] == coarse[None, :]
+    off_diagonal = ~torch.eye(100, dtype=torch.bool)
+    within = distances[same & off_diagonal].mean()
+    between = distances[~same].mean()
+    assert float(within) < 0.8 * float(between)
+
+
+def test_easy_synthetic_classes_differ_more_between_than_within() -> None:
+    data = synthetic_dataset(0, 2000, 100, "synthetic-easy")
     images, labels = data.train.images.float(), data.train.labels
     means = torch.stack([images[labels == c].mean(0) for c in range(100)])  # (100, 3, 32, 32)
     within = (images - means[labels]).pow(2).mean()
@@ -62,9 +89,12 @@ def test_load_dataset_uses_the_subsets_as_synthetic_sizes_and_caches() -> None:
     assert torch.equal(data.train.images, synthetic_dataset(5, 300, 200).train.images)
 
 
-def test_load_dataset_synthetic_defaults_to_ten_thousand_and_two_thousand() -> None:
-    data = load_dataset(RunConfig(dataset="synthetic", test_subset=100))
-    assert (len(data.train), len(data.test)) == (10_000, 100)
+def test_load_dataset_synthetic_defaults_to_few_images_per_class_and_easy_to_more() -> None:
+    hard = load_dataset(RunConfig(dataset="synthetic", test_subset=100))
+    assert (len(hard.train), len(hard.test)) == (5_000, 100)  # 50 per class: wide nets overfit
+    easy = load_dataset(RunConfig(dataset="synthetic-easy", test_subset=100))
+    assert (len(easy.train), len(easy.test)) == (10_000, 100)
+    assert easy.name.startswith("synthetic-easy") and not hard.name.startswith("synthetic-easy")
 
 
 def test_split_subset_is_a_seeded_subset_of_the_split() -> None:
@@ -88,6 +118,9 @@ def test_missing_cifar_without_download_names_the_directory_and_archive(
     assert CIFAR_ARCHIVE == "cifar-100-python.tar.gz"
     assert CIFAR_ARCHIVE in message
     assert "RUNBOARD_DATA_DOWNLOAD=0" in message
+    assert "\n" not in message  # stored as a run's one-line error
+    assert message.endswith(OFFLINE_HINT)  # the way on without any download
+    assert "data set `synthetic`" in OFFLINE_HINT
     assert list(offline_data.iterdir()) == []  # nothing written, nothing fetched
 
 
