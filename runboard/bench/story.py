@@ -28,10 +28,10 @@ from typing import Any
 
 import torch
 
-from runboard.cli.errors import CliError
 from worker.core import runtime
 from worker.core.data import load_dataset
 from worker.core.trainer import train
+from worker.schema.errors import InvalidInputError
 from worker.schema.events import Epoch, TrainerEvent
 from worker.schema.presets import all_presets, get_preset
 
@@ -188,7 +188,7 @@ def merged_outcomes(paths: list[str], settings: dict[str, Any]) -> dict[str, Out
         report = json.loads(Path(path).read_text())
         theirs = {k: v for k, v in report["settings"].items() if k != "presets"}
         if theirs != settings:
-            raise CliError(f"--merge {path}: trained with {theirs}, not {settings}")
+            raise InvalidInputError(f"--merge {path}: trained with {theirs}, not {settings}")
         for point, row in report["points"].items():
             outcomes[point] = Outcome(
                 point, row["train_loss"], row["train_acc"], row["test_acc"], row["seconds"]

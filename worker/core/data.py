@@ -22,7 +22,7 @@ CIFAR_FOLDER = "cifar-100-python"
 CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"
 SyntheticName = Literal["synthetic", "synthetic-easy"]
 # Default (train, test) sizes of the synthetic sets; subsets override them. The hard set has
-# few images per class on purpose (50, CIFAR-100 has 500): wide networks overfit it.
+# few images per class on purpose (50, CIFAR-100 has 500), for wide networks to overfit.
 SYNTHETIC_SIZES: dict[str, tuple[int, int]] = {
     "synthetic": (5_000, 2_000),
     "synthetic-easy": (10_000, 2_000),

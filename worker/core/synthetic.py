@@ -1,12 +1,14 @@
 """The two synthetic data sets, generated from a seed in seconds with batched torch ops.
 
-- `synthetic` (`hard_images`): hard the way CIFAR-100 is hard. 100 classes in CIFAR's
-  20 superclasses of 5; the 5 classes of a superclass share a body shape and a colour range
-  and differ in a part and a surface texture. Each image draws its object at a random
-  position, scale, tilt, colour and mirror image over a cluttered, noisy background, and
-  there are few training images per class: networks that memorise overfit, convolutions
-  beat a fully connected network (the object moves), and flips and crops help (mirror
-  images and shifts are part of the data's own variation).
+- `synthetic` (`hard_images`): made hard the way CIFAR-100 is. 100 classes in CIFAR's
+  20 superclasses of 5; the 5 classes of a superclass share a body shape and a colour
+  mosaic and differ in a part and a few of the mosaic's colours. Each image draws its
+  object at a random position, scale, tilt, brightness and mirror image over a cluttered,
+  noisy background (other classes' objects, faint), and
+  there are few training images per class, so that networks that memorise overfit,
+  convolutions beat a fully connected network (the object moves), and flips and crops help
+  (mirror images and shifts are part of the data's own variation). How far each holds is
+  measured by `runboard bench story` (docs/benchmarks.md).
 - `synthetic-easy` (`easy_images`): a smooth colour field and stripes per class,
   barely shifted: a small CNN reaches ~99% within a few epochs, for tests that need learning.
 

@@ -3,9 +3,13 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
-from runboard.bench.story import Outcome, check_story, story_table, train_point
+from runboard.bench.story import Outcome, check_story, merged_outcomes, story_table, train_point
+from worker.schema.errors import InvalidInputError
 
 
 def outcome(preset: str, test: list[float], train: list[float], loss: list[float]) -> Outcome:
@@ -60,3 +64,16 @@ def test_on_the_hard_synthetic_set_the_mlp_ends_clearly_below_the_cnn() -> None:
     assert checks[0].name == "MLP (1) clearly below CNN (2)"
     assert checks[0].holds, checks[0].detail
     assert cnn.final_test < 0.9  # hard: nowhere near the easy set's 99%
+
+
+def test_merge_adds_an_earlier_runs_points_only_if_trained_alike(tmp_path: Path) -> None:
+    earlier = tmp_path / "story.json"
+    point = STORY["2"]
+    row = {"train_loss": point.train_loss, "train_acc": point.train_acc,
+           "test_acc": point.test_acc, "gap": point.gap, "seconds": 1.0}  # fmt: skip
+    earlier.write_text(
+        json.dumps({"settings": {"presets": ["2"], "epochs": 4}, "points": {"2": row}})
+    )
+    assert merged_outcomes([str(earlier)], {"epochs": 4}) == {"2": point}
+    with pytest.raises(InvalidInputError, match="trained with"):
+        merged_outcomes([str(earlier)], {"epochs": 10})

@@ -91,7 +91,7 @@ def test_load_dataset_uses_the_subsets_as_synthetic_sizes_and_caches() -> None:
 
 def test_load_dataset_synthetic_defaults_to_few_images_per_class_and_easy_to_more() -> None:
     hard = load_dataset(RunConfig(dataset="synthetic", test_subset=100))
-    assert (len(hard.train), len(hard.test)) == (5_000, 100)  # 50 per class: wide nets overfit
+    assert (len(hard.train), len(hard.test)) == (5_000, 100)  # 50 a class
     easy = load_dataset(RunConfig(dataset="synthetic-easy", test_subset=100))
     assert (len(easy.train), len(easy.test)) == (10_000, 100)
     assert easy.name.startswith("synthetic-easy") and not hard.name.startswith("synthetic-easy")
