@@ -96,6 +96,9 @@ Name = Annotated[
     StringConstraints(min_length=1, max_length=200, pattern=NO_NUL),
     AfterValidator(_refuse_nul),
 ]
+# A user's name: short, lower case, safe in a URL path and a shell ("admin" is the bootstrap's).
+USER_NAME = "^[a-z0-9][a-z0-9._-]{0,31}$"
+UserName = Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=USER_NAME)]
 Notes = Annotated[
     str, StringConstraints(max_length=20_000, pattern=NO_NUL), AfterValidator(_refuse_nul)
 ]

@@ -11,14 +11,16 @@ from fastapi import FastAPI, Request, status
 from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlmodel import Session
 from starlette.exceptions import HTTPException
 
 from backend.app import crud
+from backend.app.api.auth import auth_mode
 from backend.app.api.main import api_router
 from backend.app.api.openapi import allowed_methods, build_openapi
 from backend.app.body_limit import RunboardAPI
 from backend.app.core.bus import EventBus
-from backend.app.core.config import Settings, get_settings
+from backend.app.core.config import AuthMode, Settings, get_settings
 from backend.app.core.db import make_engine, migrate
 from backend.app.dispatch import CeleryDispatcher, Dispatcher
 from backend.app.frontend import mount_frontend
@@ -88,6 +90,11 @@ def _add_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": detail}, status_code=422)
 
 
+def current_mode(app: FastAPI) -> AuthMode:
+    with Session(app.state.engine) as session:
+        return auth_mode(app.state.settings, session)
+
+
 def default_dispatcher(settings: Settings) -> Dispatcher:
     return CeleryDispatcher(broker_url(settings.broker_url, settings.broker_db))
 
@@ -110,7 +117,7 @@ def create_app(settings: Settings | None = None, dispatcher: Dispatcher | None =
     _add_error_handlers(app)
 
     app.include_router(api_router)
-    app.openapi = lambda: build_openapi(app, settings)  # type: ignore[method-assign]
+    app.openapi = lambda: build_openapi(app, current_mode(app))  # type: ignore[method-assign]
 
     mount_frontend(app, settings.frontend_dir)  # after the API: /api/* is never shadowed
     return app

@@ -19,8 +19,10 @@ from backend.app.contract import (
     PresetId,
     Seeds,
     Tags,
+    UserName,
     no_defaults,
 )
+from backend.app.core.config import AuthMode
 from worker.schema.status import FailureReason, RunStatus
 
 
@@ -39,6 +41,7 @@ class Group(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=200)
     created_at: datetime = Field(default_factory=utcnow)
+    created_by: str | None = Field(default=None, max_length=32)  # a user's name
 
 
 class RunFields(RunBase):
@@ -74,6 +77,9 @@ class RunFields(RunBase):
     images_per_second: float | None = None
     parameters: int | None = None
     attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})  # claims so far
+    # Who: a user's name (names are never reused), None where auth was off.
+    created_by: str | None = Field(default=None, max_length=32, index=True)
+    cancelled_by: str | None = Field(default=None, max_length=32)
 
 
 class Run(RunFields, table=True):
@@ -181,4 +187,78 @@ class GroupPublic(SQLModel):
     id: int
     name: str
     created_at: datetime
+    created_by: str | None
     runs: list[RunPublic]
+
+
+# ---- users, their API tokens and dashboard sessions (see backend/app/crud/users.py) -------
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "user_account"  # `user` is a reserved word in PostgreSQL
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=32, unique=True)
+    admin: bool = False
+    created_at: datetime = Field(default_factory=utcnow)
+    revoked_at: datetime | None = None  # revoked users keep their name: never reused
+
+
+class ApiToken(SQLModel, table=True):
+    """One of a user's tokens (one per script, say); only its SHA-256 is stored."""
+
+    __tablename__ = "api_token"
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user_account.id", index=True)
+    token_hash: str = Field(max_length=64, unique=True)  # hex SHA-256 of the token
+    created_at: datetime = Field(default_factory=utcnow)
+    revoked_at: datetime | None = None
+
+
+class UserSession(SQLModel, table=True):
+    """A dashboard sign-in: the cookie holds a random id, the table its SHA-256."""
+
+    __tablename__ = "user_session"
+    id: int | None = Field(default=None, primary_key=True)
+    id_hash: str = Field(max_length=64, unique=True)
+    user_id: int | None = Field(default=None, foreign_key="user_account.id", index=True)
+    token_id: int | None = Field(default=None, foreign_key="api_token.id")
+    # SHA-256 of the token signed in with: a RUNBOARD_API_TOKEN session ends when it changes.
+    source_hash: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    revoked_at: datetime | None = None
+
+
+class SessionCreate(SQLModel):
+    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
+
+    token: str = Field(
+        min_length=1, max_length=512, description="an API token (runboard users add / token)"
+    )
+
+
+class SessionInfo(SQLModel):
+    auth: AuthMode = Field(description="what needs signing in: nothing, changes, or everything")
+    user: str | None = Field(description="who is signed in; null: nobody")
+    admin: bool
+    expires_at: datetime | None = Field(description="when the dashboard session ends")
+
+
+class UserCreate(SQLModel):
+    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
+
+    name: UserName
+    admin: bool = False
+
+
+class UserPublic(SQLModel):
+    name: str
+    admin: bool
+    created_at: datetime
+    revoked_at: datetime | None
+    tokens: int = Field(description="API tokens in force")
+
+
+class UserToken(SQLModel):
+    name: str
+    token: str = Field(description="shown once: only its hash is kept")

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from worker.schema.broker import DEFAULT_BROKER_DB
+
+AuthMode = Literal["off", "writes", "all"]  # what needs signing in: nothing, changes, all
 
 
 class Settings(BaseSettings):
@@ -19,7 +22,15 @@ class Settings(BaseSettings):
     )
     host: str = Field("127.0.0.1", description="bind address; loopback unless exposed on purpose")
     port: int = Field(8000, ge=1, le=65535)
-    api_token: str | None = Field(None, description="when set, mutating routes need this bearer")
+    api_token: str | None = Field(
+        None, description="the bootstrap admin's bearer token (and sign-in token)"
+    )
+    auth: AuthMode | None = Field(
+        None, description="off | writes | all; default: writes once a user or the token exists"
+    )
+    session_ttl_s: float = Field(
+        7 * 24 * 3600.0, gt=0, le=366 * 24 * 3600, description="dashboard sign-in lifetime"
+    )
     broker_url: str | None = Field(
         None, description="redis://... to scale out; default the SQLite file broker_db"
     )

@@ -17,10 +17,12 @@ from backend.app.crud.runs import (
     update_run,
 )
 from backend.app.crud.stream import events_after, latest_event_id
+from backend.app.crud.users import Principal
 
 __all__ = [
     "Conflict",
     "NotFound",
+    "Principal",
     "SortKey",
     "cancel_run",
     "claim",

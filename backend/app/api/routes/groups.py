@@ -8,7 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Path, status
 
 from backend.app import crud
-from backend.app.api.deps import BODY_ERRORS, BusDep, DispatcherDep, SessionDep, TokenDep, errors
+from backend.app.api.auth import MemberDep, ReaderDep, by
+from backend.app.api.deps import BODY_ERRORS, BusDep, DispatcherDep, SessionDep, errors
 from backend.app.api.routes.runs import launch
 from backend.app.contract import INT32_MAX, cross_field_description
 from backend.app.models import Group, GroupCreate, GroupPublic, Run, RunPublic
@@ -32,8 +33,7 @@ GROUP_EXAMPLE = {
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    dependencies=[TokenDep],
-    responses=errors(401, *BODY_ERRORS),
+    responses=errors(*BODY_ERRORS),
     description="Queue every run of the group; with `seeds`, runs[0] once per seed (the "
     "other runs are not queued).\n\n" + cross_field_description("runs.N.overrides."),
 )
@@ -42,14 +42,15 @@ def create_group(
     session: SessionDep,
     dispatcher: DispatcherDep,
     bus: BusDep,
+    principal: MemberDep,
 ) -> GroupPublic:
-    group, runs = crud.create_group(session, data)
+    group, runs = crud.create_group(session, data, created_by=by(principal))
     launch(session, dispatcher, bus, runs)
     session.refresh(group)
     return _group_view(group, runs)
 
 
-@router.get("/{group_id}", responses=errors(404))
+@router.get("/{group_id}", dependencies=[ReaderDep], responses=errors(404))
 def read_group(group_id: GroupId, session: SessionDep) -> GroupPublic:
     group, runs = crud.get_group(session, group_id)
     return _group_view(group, runs)
@@ -61,5 +62,6 @@ def _group_view(group: Group, runs: Sequence[Run]) -> GroupPublic:
         id=group.id,
         name=group.name,
         created_at=group.created_at,
+        created_by=group.created_by,
         runs=[RunPublic.model_validate(run) for run in runs],
     )

@@ -12,10 +12,11 @@ from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
 from backend.app import crud
+from backend.app.api.auth import ReaderDep
 from backend.app.api.deps import RunDep, SessionDep, SettingsDep, errors, invalid
 from backend.app.contract import INT32_MAX, NO_NUL
 
-router = APIRouter(tags=["metrics"])
+router = APIRouter(tags=["metrics"], dependencies=[ReaderDep])
 
 
 @router.get("/runs/{run_id}/metrics", responses=errors(404))

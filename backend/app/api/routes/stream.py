@@ -18,6 +18,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from sqlmodel import Session
 
 from backend.app import crud
+from backend.app.api.auth import StreamReaderDep
 from backend.app.api.deps import BusDep, RunId, SettingsDep, errors, invalid
 from backend.app.models import StreamEvent
 
@@ -87,7 +88,7 @@ async def _follow(
         bus.unsubscribe(wake)
 
 
-@router.get("/stream", response_class=EventSourceResponse)
+@router.get("/stream", response_class=EventSourceResponse, dependencies=[StreamReaderDep])
 async def stream_all(
     request: Request,
     bus: BusDep,
@@ -108,7 +109,12 @@ async def stream_all(
         yield event
 
 
-@router.get("/runs/{run_id}/stream", response_class=EventSourceResponse, responses=errors(404))
+@router.get(
+    "/runs/{run_id}/stream",
+    response_class=EventSourceResponse,
+    dependencies=[StreamReaderDep],
+    responses=errors(404),
+)
 async def stream_run(
     request: Request,
     run_id: Annotated[int, Depends(_existing_run)],
