@@ -74,6 +74,18 @@ def _http_url(text: str) -> str:
     return text
 
 
+def _user_name(text: str) -> str:
+    import re
+
+    from backend.app.contract import USER_NAME
+
+    if not re.fullmatch(USER_NAME, text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: a user name is 1 to 32 of a-z, 0-9, '.', '_', '-', starting a-z or 0-9"
+        )
+    return text
+
+
 # What imports torch: refused in one line where it is not installed (`pip install runboard`).
 TORCH_COMMANDS = {"train", "worker"}
 TORCH_BENCHMARKS = {"trainer", "worker"}
@@ -143,6 +155,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="follow the run live; exit 0 succeeded, 1 failed, 3 cancelled",
     )  # fmt: skip
 
+    accounts = commands.add_parser("users", help="named users and their API tokens")
+    actions = accounts.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    add = actions.add_parser("add", help="add a user; prints its first API token once")
+    add.add_argument("name", type=_user_name)
+    add.add_argument("--admin", action="store_true", help="may delete any run, manage users")
+    actions.add_parser("list", help="every user, revoked ones too")
+    token = actions.add_parser("token", help="another API token for a user (one per script)")
+    token.add_argument("name", type=_user_name)
+    revoke = actions.add_parser("revoke", help="revoke a user's tokens and sessions at once")
+    revoke.add_argument("name", type=_user_name)
+
     bench = commands.add_parser("bench", help="measure speed, side by side")
     targets = bench.add_subparsers(dest="target", required=True, parser_class=_Parser)
     trainer = targets.add_parser("trainer", help="training images/s: runboard vs the template")
@@ -200,6 +223,10 @@ def run(argv: Sequence[str] | None = None) -> int:
         from runboard.cli.submit import submit_run
 
         return submit_run(args)
+    if args.command == "users":
+        from runboard.cli.users import run_users
+
+        return run_users(args)
     if args.target == "worker":
         from runboard.bench.worker import run_worker_bench
 
