@@ -44,7 +44,10 @@ def test_signing_in_sets_a_strict_http_only_cookie_with_an_expiry(
     assert me["expires_at"] is not None
 
     https = TestClient(client.app, base_url="https://runboard.example")  # as behind TLS
-    assert "; secure" in https.post("/api/session", json={"token": token}).headers["set-cookie"].lower()
+    assert (
+        "; secure"
+        in https.post("/api/session", json={"token": token}).headers["set-cookie"].lower()
+    )
 
     for body in ({"token": "not-a-token"}, {"token": token + "x"}):
         assert client.post("/api/session", json=body).status_code == 401
@@ -71,7 +74,9 @@ def test_the_cookie_makes_changes_only_from_this_sites_own_pages(
         client.post("/api/runs", data={"preset": "2"}, headers={"Origin": "http://evil.example"}),
         client.post("/api/runs", json={"preset": "2"}),
         client.post(
-            "/api/runs", json={"preset": "2"}, headers={**DASHBOARD, "Origin": "http://evil.example"}
+            "/api/runs",
+            json={"preset": "2"},
+            headers={**DASHBOARD, "Origin": "http://evil.example"},
         ),
         client.delete(f"/api/runs/{run}", headers={"Origin": "null"}),
         client.post(f"/api/runs/{run}/cancel", headers={**DASHBOARD, "Origin": f"http://{host}:1"}),

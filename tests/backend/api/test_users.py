@@ -115,7 +115,10 @@ def test_a_revoked_user_is_refused_at_once_on_every_token(make_client: MakeClien
     for headers in (first, {"Authorization": f"Bearer {second}"}):
         refused = client.post("/api/runs", json={"preset": "2"}, headers=headers)
         assert refused.status_code == 401, refused.text
-        assert client.post("/api/session", json={"token": headers["Authorization"][7:]}).status_code == 401
+        assert (
+            client.post("/api/session", json={"token": headers["Authorization"][7:]}).status_code
+            == 401
+        )
 
 
 def test_the_runs_list_filters_by_owner(make_client: MakeClient) -> None:
