@@ -31,7 +31,7 @@ export async function runView(main, route) {
   const error = h("pre", { class: "error-box", id: "run-error", role: "alert", hidden: true });
   const facts = Object.fromEntries([["preset", "preset"], ["device", "device"], ["progress", "progress"],
     ["elapsed", "elapsed"], ["left", "time left"], ["ips", "images/s"], ["best", "best test acc"],
-    ["final", "final test acc"], ["params", "parameters"]].map(([k, label]) => [k, fact(label, k)]));
+    ["final", "final test acc"], ["params", "parameters"], ["by", "launched by"]].map(([k, label]) => [k, fact(label, k)]));
   const bar = h("progress", { max: 1, value: 0, id: "run-progress", "aria-label": "progress" });
   const cancel = actionButton("Cancel", async () => { run = { ...run, ...(await api.cancel(id)) }; update(); }, { id: "run-cancel" });
   const clone = actionButton("Clone", async () => navigate("run", [(await api.clone(id)).id]), { id: "run-clone" });
@@ -71,6 +71,7 @@ export async function runView(main, route) {
       elapsed: duration(run.duration_s ?? elapsedSeconds(run)), left: left === null ? "–" : duration(left),
       ips: integer(run.images_per_second), best: percent(run.best_test_acc),
       final: percent(run.final_test_acc), params: integer(run.parameters),
+      by: (run.created_by ?? "–") + (run.cancelled_by ? `, cancelled by ${run.cancelled_by}` : ""),
     };
     for (const [key, text] of Object.entries(values)) setText(facts[key].value, text);
     cancel.hidden = !ACTIVE.includes(run.status) || run.cancel_requested;

@@ -6,6 +6,7 @@ import {
   runDuration, timeLeftSeconds,
 } from "../format.js";
 import { navigate } from "../router.js";
+import { currentUser } from "../session.js";
 
 const STATUSES = ["queued", "running", "succeeded", "failed", "cancelled"];
 
@@ -13,6 +14,7 @@ export function matches(run, filters) {
   if (filters.status && run.status !== filters.status) return false;
   if (filters.preset && run.preset !== filters.preset) return false;
   if (filters.tag && !(run.tags || []).includes(filters.tag)) return false;
+  if (filters.owner && run.created_by !== filters.owner) return false;
   return true;
 }
 
@@ -23,7 +25,8 @@ function select(id, label, options, value) {
 }
 
 export async function runsView(main, route) {
-  const filters = { status: route.params.status || "", preset: route.params.preset || "", tag: route.params.tag || "" };
+  const filters = { status: route.params.status || "", preset: route.params.preset || "", tag: route.params.tag || "",
+    owner: route.params.owner || "" };
   const runs = new Map(); // id -> latest snapshot
   const rows = new Map(); // id -> {tr, cells}
   const selected = new Set();
@@ -34,18 +37,20 @@ export async function runsView(main, route) {
   const [presetLabel, presetSelect] = select("filter-preset", "preset",
     presets.map((p) => ({ value: p.id, label: `${p.id}: ${p.title}` })), filters.preset);
   const tagInput = h("input", { id: "filter-tag", type: "search", value: filters.tag, placeholder: "any tag" });
+  const mine = h("input", { id: "filter-mine", type: "checkbox", checked: Boolean(filters.owner) && filters.owner === currentUser() });
+  const mineLabel = currentUser() ? [mine, h("label", { for: "filter-mine" }, "mine")] : null;
   const compareButton = h("button", { type: "button", id: "compare-selected", disabled: true }, "Compare selected");
   compareButton.addEventListener("click", () => navigate("compare", [], { ids: [...selected].join(",") }));
   const tbody = h("tbody");
   const empty = h("div", { class: "empty", id: "runs-empty", hidden: true });
   const table = h("table", { class: "runs", id: "runs-table" },
-    h("thead", {}, h("tr", {}, ["", "Run", "Preset", "Status", "Progress", "Best acc", "Final acc",
-      "Duration", "Images/s", "Actions"].map((t, i) => h("th", { scope: "col", class: i >= 5 && i <= 8 ? "num" : "" }, t)))),
+    h("thead", {}, h("tr", {}, ["", "Run", "By", "Preset", "Status", "Progress", "Best acc", "Final acc",
+      "Duration", "Images/s", "Actions"].map((t, i) => h("th", { scope: "col", class: i >= 6 && i <= 9 ? "num" : "" }, t)))),
     tbody);
   append(main, [
     h("div", { class: "view-head" }, h("h1", {}, "Runs"),
       h("div", { class: "filters", role: "search" }, statusLabel, statusSelect, presetLabel, presetSelect,
-        h("label", { for: "filter-tag" }, "tag"), tagInput, compareButton)),
+        h("label", { for: "filter-tag" }, "tag"), tagInput, mineLabel, compareButton)),
     h("div", { class: "table-wrap" }, table), empty,
   ]);
 
@@ -63,7 +68,7 @@ export async function runsView(main, route) {
     });
     const cells = {
       name: h("a", { href: `#/run/${id}`, class: "run-name" }), tags: h("span", { class: "tags" }),
-      preset: h("td", { class: "preset" }), status: h("span", { class: "status" }),
+      by: h("td", { class: "by" }), preset: h("td", { class: "preset" }), status: h("span", { class: "status" }),
       bar: h("progress", { max: 1, value: 0 }), progressText: h("span", { class: "progress-text" }),
       left: h("span", { class: "time-left" }), best: h("td", { class: "num best" }),
       final: h("td", { class: "num final" }), duration: h("td", { class: "num duration" }),
@@ -82,7 +87,7 @@ export async function runsView(main, route) {
     }, { class: "small danger delete" });
     const tr = h("tr", { dataset: { runId: id } },
       h("td", {}, check), h("td", {}, cells.name, " ", h("span", { class: "muted" }, `#${id}`), cells.tags),
-      cells.preset, h("td", {}, cells.status),
+      cells.by, cells.preset, h("td", {}, cells.status),
       h("td", { class: "progress-cell" }, cells.bar, h("div", { class: "progress-meta" }, cells.progressText, cells.left)),
       cells.best, cells.final, cells.duration, cells.ips,
       h("td", { class: "actions" }, cells.cancel, cells.clone, cells.remove));
@@ -94,6 +99,7 @@ export async function runsView(main, route) {
     setText(cells.name, run.name);
     clear(cells.tags).append(...(run.tags || []).map((t) => h("span", { class: "tag" }, t)));
     setText(cells.preset, run.preset ?? "–");
+    setText(cells.by, run.created_by ?? "–");
     setText(cells.status, run.cancel_requested && run.status === "running" ? "cancelling" : run.status);
     cells.status.className = `status status-${run.status}`;
     cells.bar.value = progressFraction(run);
@@ -143,7 +149,7 @@ export async function runsView(main, route) {
     const none = rows.size === 0;
     empty.hidden = !none;
     table.hidden = none;
-    const filtered = filters.status || filters.preset || filters.tag;
+    const filtered = filters.status || filters.preset || filters.tag || filters.owner;
     clear(empty).append(none && filtered ? "No runs match these filters."
       : h("span", {}, "No runs yet: ", h("a", { href: "#/launch?preset=2" }, "launch point 2"),
         " (the template's CNN) to get started."));
@@ -166,12 +172,14 @@ export async function runsView(main, route) {
     filters.status = statusSelect.value;
     filters.preset = presetSelect.value;
     filters.tag = tagInput.value.trim();
+    filters.owner = mine.checked ? currentUser() || "" : "";
     window.history.replaceState(null, "", `#/runs?${new URLSearchParams(Object.entries(filters).filter(([, v]) => v))}`);
     load();
   }
   statusSelect.addEventListener("change", applyFilters);
   presetSelect.addEventListener("change", applyFilters);
   tagInput.addEventListener("change", applyFilters);
+  mine.addEventListener("change", applyFilters);
 
   // The stream's `ready` marks the point after which every change arrives: list after it.
   const stop = follow("/api/stream", { ready: load, status: upsert, progress: upsert, deleted: (d) => dropRow(d.id ?? d.run_id) });
