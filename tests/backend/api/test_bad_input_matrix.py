@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
+from tests.backend.api.conftest import MakeClient
 from tests.backend.api.helpers import app_engine, create_run, finished_run, running_run
 from tests.backend.api.test_auth import fill, routes
 from tests.backend.dbstate import dump, unchanged
@@ -181,6 +182,8 @@ def test_every_route_with_an_id_refuses_malformed_ids_with_422_and_unknown_ones_
             if "{preset_id}" in path:
                 rows += [Row(method, path.format(preset_id=p), 404) for p in ("7", "x" * 300)]
                 continue
+            if "{name}" in path:
+                continue  # a user's: admins only, the next test
             for bad in BAD_INT_IDS:
                 url = fill(path, {}).replace("/1", f"/{bad}", 1)
                 rows.append(Row(method, url, 422, ["path"], {"json": {}}))
@@ -191,6 +194,24 @@ def test_every_route_with_an_id_refuses_malformed_ids_with_422_and_unknown_ones_
     assert ids and check(client, rows) >= 100
 
 
+BAD_USER_NAMES = ["Ada", "a%20b", "-ada", ".ada", "a" * 33, "a%00", "ad%C3%A1", "_"]
+
+
+def test_every_route_with_a_user_name_refuses_malformed_names_with_422_and_unknown_ones_with_404(
+    make_client: MakeClient,
+) -> None:
+    client = make_client(api_token="matrix-admin")
+    client.headers["Authorization"] = "Bearer matrix-admin"
+    app: FastAPI = client.app  # type: ignore[assignment]
+    rows = []
+    for path, methods, _ in routes(app):
+        for method in sorted(methods - {"HEAD"}) if "{name}" in path else []:
+            for bad in BAD_USER_NAMES:
+                rows.append(Row(method, path.replace("{name}", bad), 422, ["path", "name"]))
+            rows.append(Row(method, path.replace("{name}", "nobody"), 404))
+    assert check(client, rows) >= 2 * (len(BAD_USER_NAMES) + 1)
+
+
 def test_bad_query_parameters_get_422_naming_the_parameter(client: TestClient) -> None:
     ids = seed(client)
     done = ids["done"]
@@ -199,7 +220,7 @@ def test_bad_query_parameters_get_422_naming_the_parameter(client: TestClient) -
             "limit=0", "limit=501", "limit=ten", "offset=-1", f"offset={10**9 + 1}",
             "sort=bogus", "sort=ingest_token", "order=sideways", "status=bogus",
             "group_id=0", f"group_id={2**31}", f"q={'x' * 201}", f"preset={'x' * 17}",
-            f"tag={'x' * 65}", "q=a%00b",
+            f"tag={'x' * 65}", "q=a%00b", "owner=Ada", f"owner={'x' * 33}",
         ],
         f"/api/runs/{done}/metrics": [
             "max_points=3", "max_points=1000001", "max_points=many", "since_seq=-1",
@@ -219,7 +240,7 @@ def test_bad_query_parameters_get_422_naming_the_parameter(client: TestClient) -
             rows.append(Row("GET", f"{path}?{query}", 422, ["query", parameter]))
     rows.append(Row("GET", "/api/compare", 422, ["query", "ids"]))
     rows.append(Row("GET", f"/api/compare?ids={done},{2**31 - 1}", 404))
-    assert check(client, rows) == 40
+    assert check(client, rows) == 42
 
 
 LAST_EVENT_IDS = ["abc", "-1", "1.5", "1e3", "0x1f", "", str(2**62), "9" * 32, "1" * 33, "1 2"]
