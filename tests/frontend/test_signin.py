@@ -40,7 +40,9 @@ def member_token(auth_server: ServerProcess) -> str:
 
 
 @pytest.fixture
-def auth_page(browser: Browser, auth_server: ServerProcess, page_errors: PageErrors) -> Iterator[Page]:
+def auth_page(
+    browser: Browser, auth_server: ServerProcess, page_errors: PageErrors
+) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1440, "height": 900}, base_url=auth_server.url)
     context.set_default_timeout(WAIT_MS)
     tab = context.new_page()
@@ -108,7 +110,7 @@ class _Attacker(BaseHTTPRequestHandler):
 
     target = ""
 
-    def do_GET(self) -> None:  # noqa: N802 (the http.server API)
+    def do_GET(self) -> None:
         body = (
             f'<form id="evil" method="post" action="{self.target}/api/runs" enctype="text/plain">'
             '<input name=\'{"preset": "2", "x": "\' value=\'"}\'>'

@@ -124,7 +124,9 @@ def require_reader(
     _reader(request, settings, session, credentials)
 
 
-def require_stream_reader(request: Request, settings: SettingsDep, credentials: Credentials) -> None:
+def require_stream_reader(
+    request: Request, settings: SettingsDep, credentials: Credentials
+) -> None:
     """require_reader for the streams, in a session closed at once: a request's own session
     would hold a pooled connection for as long as the stream stays open."""
     with Session(request.app.state.engine) as session:

@@ -84,15 +84,14 @@ def _calls(dependant: Dependant) -> set[Any]:
     return found
 
 
-SIGNED_IN = [{API_TOKEN: []}, {SESSION: []}]
-OPTIONAL = [{}, *SIGNED_IN]  # sent, it names who; wrong or missing, nothing is refused
+Security = list[dict[str, list[str]]]
+SIGNED_IN: Security = [{API_TOKEN: []}, {SESSION: []}]
+OPTIONAL: Security = [{}, *SIGNED_IN]  # sent, it names who; wrong or missing, nothing is refused
 # Routes that read credentials without needing them: who is signed in, signing out.
-_OPTIONAL_ROUTES = {"read_session": OPTIONAL, "sign_out": [{}, {SESSION: []}]}
+_OPTIONAL_ROUTES: dict[str, Security] = {"read_session": OPTIONAL, "sign_out": [{}, {SESSION: []}]}
 
 
-def _security(
-    route: APIRoute, mode: AuthMode
-) -> tuple[list[dict[str, list[str]]] | None, tuple[int, ...]]:
+def _security(route: APIRoute, mode: AuthMode) -> tuple[Security | None, tuple[int, ...]]:
     """What the operation needs in `mode`, and the auth errors it can then answer."""
     calls = _calls(route.dependant)
     if run_for_ingest in calls:

@@ -18,7 +18,10 @@ router = APIRouter(prefix="/users", tags=["users"])
 UserNamePath = Annotated[
     str, Path(max_length=32, pattern=USER_NAME, description="a user's name", examples=["ada"])
 ]
-USER_EXAMPLE = {"a member": {"value": {"name": "ada"}}, "an admin": {"value": {"name": "grace", "admin": True}}}
+USER_EXAMPLE = {
+    "a member": {"value": {"name": "ada"}},
+    "an admin": {"value": {"name": "grace", "admin": True}},
+}
 
 
 @router.get("", responses=errors(401, 403))
@@ -27,9 +30,7 @@ def list_users(admin: AdminDep, session: SessionDep) -> list[UserPublic]:
     return [users.user_view(session, user) for user in users.list_users(session)]
 
 
-@router.post(
-    "", status_code=status.HTTP_201_CREATED, responses=errors(401, 403, 409, *BODY_ERRORS)
-)
+@router.post("", status_code=status.HTTP_201_CREATED, responses=errors(401, 403, 409, *BODY_ERRORS))
 def create_user(
     data: Annotated[UserCreate, Body(openapi_examples=USER_EXAMPLE)],
     admin: AdminDep,
