@@ -61,6 +61,10 @@ BAD: list[tuple[list[str], str]] = [
     (["worker", "--gpu", "-1"], "at least 0"),
     (["worker", "--queues", ""], "queue names"),
     (["worker", "--queues", "a,,b"], "queue names"),
+    (["users"], "required"),
+    (["users", "add"], "required: name"),
+    (["users", "add", "Ada Lovelace"], "a user name is"),
+    (["users", "revoke", "../ada"], "a user name is"),
     (["bench"], "required"),
     (["bench", "gpu"], "invalid choice"),
     (["bench", "trainer", "--presets", "2,9"], "unknown preset '9'"),
@@ -93,6 +97,7 @@ def nothing_starts(monkeypatch: pytest.MonkeyPatch) -> None:
         ("runboard.cli.worker", "run_worker"),
         ("runboard.cli.presets", "show_presets"),
         ("runboard.cli.serve", "serve"),
+        ("runboard.cli.users", "run_users"),
         ("runboard.bench.api", "run_api_bench"),
         ("runboard.bench.worker", "run_worker_bench"),
         ("runboard.bench.trainer", "run_trainer_bench"),
@@ -116,7 +121,7 @@ def test_a_bad_argument_exits_2_with_one_line_naming_it(
 
 def test_every_subcommand_has_rows_in_the_table() -> None:
     commands = {argv[0] for argv, _ in BAD if argv}
-    assert {"presets", "train", "submit", "serve", "worker", "bench"} <= commands
+    assert {"presets", "train", "submit", "serve", "worker", "bench", "users"} <= commands
     assert {argv[1] for argv, _ in BAD if argv[:1] == ["bench"] and len(argv) > 1} >= {
         "trainer",
         "api",
