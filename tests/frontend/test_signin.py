@@ -155,3 +155,38 @@ def test_a_form_posted_from_another_origin_is_refused_though_the_browser_sends_t
     assert "cross-site request refused" in response.text()
     assert "cookie" in response.request.all_headers()  # SameSite=Strict let it through
     assert run_count(auth_server) == before
+
+
+@pytest.fixture(scope="module")
+def private_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    workdir = tmp_path_factory.mktemp("private-server")
+    url = f"sqlite:///{workdir / 'runboard.db'}"
+    env = {"RUNBOARD_API_TOKEN": ADMIN, "RUNBOARD_AUTH": "all"}
+    with run_server(url, workdir, env=env) as server:
+        yield server
+
+
+def test_a_private_lab_shows_nothing_before_sign_in_and_then_follows_the_runs_live(
+    browser: Browser, private_server: ServerProcess, page_errors: PageErrors
+) -> None:
+    run = http.post(f"{private_server.url}/api/runs", json={"preset": "2"}, headers=BOOTSTRAP)
+    assert run.status_code == 201
+    context = browser.new_context(base_url=private_server.url)
+    context.set_default_timeout(WAIT_MS)
+    page = context.new_page()
+    page.on("pageerror", lambda error: page_errors.append(str(error)))
+    try:
+        page.goto(f"/#/run/{run.json()['id']}")
+        expect(page).to_have_url(re.compile(r"#/signin\?next=%23%2Frun%2F\d+$"))
+        expect(page.locator("#runs-table")).to_have_count(0)
+        page.fill("#signin-token", ADMIN)  # the bootstrap admin signs in like anyone
+        page.click("#signin-submit")
+        expect(page.locator("#who-name")).to_have_text("admin")
+        expect(page).to_have_url(re.compile(r"#/run/\d+$"))
+        expect(page.locator("#connection")).to_have_attribute("data-state", "live")  # the cookie
+        page.goto("/#/runs")
+        expect(page.locator("#runs-table tbody tr")).to_have_count(1)
+        expect(page.locator("#connection")).to_have_attribute("data-state", "live")
+    finally:
+        context.close()
+    assert not page_errors, page_errors

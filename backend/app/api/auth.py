@@ -57,7 +57,10 @@ def same_origin(request: Request) -> bool:
     if origin is None:
         return True
     # Hosts, not schemes: behind a TLS proxy the page is https and the request here http.
-    return urlsplit(origin).netloc.lower() == request.headers.get("host", "").lower()
+    # A proxy that rewrites Host says the original in X-Forwarded-Host (no cross-site page
+    # can set that header either, and the X-Requested-With above is needed anyway).
+    hosts = {request.headers.get(name, "").lower() for name in ("host", "x-forwarded-host")}
+    return urlsplit(origin).netloc.lower() in hosts - {""}
 
 
 def check_same_origin(request: Request) -> None:

@@ -68,6 +68,9 @@ def test_the_cookie_makes_changes_only_from_this_sites_own_pages(
     )
     assert launched.status_code == 201 and launched.json()["created_by"] == "ada"
     run = launched.json()["id"]
+    proxied = {**DASHBOARD, "Origin": "https://runboard.lab.example"}
+    behind_proxy = {**proxied, "X-Forwarded-Host": "runboard.lab.example"}
+    assert client.patch(f"/api/runs/{run}", json={"notes": "p"}, headers=behind_proxy).is_success
 
     before = db_dump(app_engine(client))
     forged = [  # a cross-site form: no header of ours, a foreign Origin, or both
