@@ -15,6 +15,7 @@ from backend.app.api.auth import (
     unauthorized,
 )
 from backend.app.api.deps import BODY_ERRORS, Credentials, SessionDep, SettingsDep, errors
+from backend.app.core.config import AuthMode
 from backend.app.crud import users
 from backend.app.crud.users import Principal
 from backend.app.models import SessionCreate, SessionInfo
@@ -23,9 +24,9 @@ router = APIRouter(prefix="/session", tags=["session"])
 SIGN_IN_EXAMPLE = {"a user's token": {"value": {"token": "the token `runboard users add` printed"}}}
 
 
-def _info(mode: str, principal: Principal | None) -> SessionInfo:
+def _info(mode: AuthMode, principal: Principal | None) -> SessionInfo:
     return SessionInfo(
-        auth=mode,  # type: ignore[arg-type]
+        auth=mode,
         user=principal.name if principal else None,
         admin=bool(principal and principal.admin),
         expires_at=principal.expires_at if principal else None,
