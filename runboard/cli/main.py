@@ -100,7 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="override a config field (repeatable), e.g. --set lr=0.001 --set widths=64/64/64/128",
     )
-    train.add_argument("--dataset", choices=["cifar100", "synthetic", "synthetic-easy"], help="shortcut for --set")
+    train.add_argument(
+        "--dataset", choices=["cifar100", "synthetic", "synthetic-easy"], help="shortcut for --set"
+    )
     train.add_argument("--epochs", type=int, help="shortcut for --set epochs=N")
     train.add_argument(
         "--out", help="folder for checkpoints and result.json; an existing run there resumes"
@@ -141,6 +143,15 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument(
         "--wait", action="store_true",
         help="follow the run live; exit 0 succeeded, 1 failed, 3 cancelled",
+    )  # fmt: skip
+
+    report = commands.add_parser(
+        "report", help="write the report card: Markdown with PNG figures, CSV and HTML"
+    )
+    report.add_argument("--out", required=True, help="folder for report.md, .csv, .html, figures/")
+    report.add_argument(
+        "--url", type=_http_url, default=None,
+        help="API base URL (default RUNBOARD_API_URL or http://127.0.0.1:8000)",
     )  # fmt: skip
 
     bench = commands.add_parser("bench", help="measure speed, side by side")
@@ -200,6 +211,10 @@ def run(argv: Sequence[str] | None = None) -> int:
         from runboard.cli.submit import submit_run
 
         return submit_run(args)
+    if args.command == "report":
+        from runboard.cli.report import write_report_card
+
+        return write_report_card(args)
     if args.target == "worker":
         from runboard.bench.worker import run_worker_bench
 

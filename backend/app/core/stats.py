@@ -97,10 +97,11 @@ def welch(a: Sequence[float | None], b: Sequence[float | None]) -> Difference:
         )  # fmt: skip
     diff = 100 * (float(np.mean(left)) - float(np.mean(right)))
     low = high = None
-    if len(left) >= 2 and len(right) >= 2:
+    if len(left) >= 2 and len(right) >= 2 and max(np.var(left), np.var(right)) == 0:
+        low = high = diff  # identical replicates: no spread, the interval is the point
+    elif len(left) >= 2 and len(right) >= 2:
         result = scipy_stats.ttest_ind(left, right, equal_var=False)
         interval = result.confidence_interval(confidence_level=0.95)
-        # Identical replicates have no spread: the interval is the point itself, not NaN.
         low = 100 * float(interval.low) if math.isfinite(interval.low) else diff
         high = 100 * float(interval.high) if math.isfinite(interval.high) else diff
     return Difference(
@@ -115,7 +116,7 @@ def verdict(accuracy: float | None, reference_pct: float | None) -> Verdict | No
         return None
     if accuracy is None:
         return "not_run"
-    difference = 100 * accuracy - reference_pct
+    difference = round(100 * accuracy - reference_pct, 9)  # 0.26 -> 26.000000000000004
     if abs(difference) <= WITHIN_PP:
         return "within"
     return "above" if difference > 0 else "below"

@@ -125,8 +125,7 @@ def compare_runs(
         Query(
             ge=0,
             le=1,
-            description="test accuracy (a fraction) for time_to_accuracy; left "
-            "out: the report's final accuracy of each run's point",
+            description=THRESHOLD,
         ),
     ] = None,
     epoch: Annotated[
