@@ -142,6 +142,7 @@ CLASS_IDS_PARAMETER = {
     "description": f"2 to {MAX_COMPARED} finished run ids, comma-separated; the first is the "
     "baseline; repeats count once",
     "schema": {**IDS_PARAMETER["schema"], "minItems": 2, "uniqueItems": True},  # type: ignore[dict-item]
+    "example": [2, 3],
 }
 
 
