@@ -3,11 +3,15 @@ import { onConnectionState } from "./api.js";
 import { clear, h } from "./dom.js";
 import { parseHash } from "./router.js";
 import { compareView } from "./views/compare.js";
+import { groupView } from "./views/group.js";
 import { launchView } from "./views/launch.js";
+import { reportView } from "./views/report.js";
 import { runView } from "./views/run.js";
 import { runsView } from "./views/runs.js";
 
-const VIEWS = { runs: runsView, launch: launchView, run: runView, compare: compareView };
+const VIEWS = {
+  runs: runsView, launch: launchView, run: runView, compare: compareView, group: groupView, report: reportView,
+};
 const LABELS = {
   idle: "idle", connecting: "connecting…", live: "live",
   reconnecting: "reconnecting…", offline: "offline",
