@@ -12,10 +12,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import pydantic
-
-from backend.app.crud.report_export import write_report
-from backend.app.crud.report_models import ReportCard
 from runboard.cli.errors import CliError
 from worker.client import ApiClient, ApiError
 from worker.config import worker_settings
@@ -33,6 +29,12 @@ def write_report_card(args: argparse.Namespace) -> int:
         except ApiError as exc:
             hint = "; is `runboard serve` running?" if exc.status_code is None else ""
             raise CliError(f"{exc}{hint}") from None
+    # Only now: matplotlib and the backend take seconds to import, an error above none.
+    import pydantic
+
+    from backend.app.crud.report_export import write_report
+    from backend.app.crud.report_models import ReportCard
+
     try:
         card = ReportCard.model_validate(data)
     except pydantic.ValidationError:

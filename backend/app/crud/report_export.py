@@ -152,15 +152,17 @@ def markdown(card: ReportCard, figure_ref: Callable[[ReportRow], str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def html_page(card: ReportCard) -> str:
-    """One file that opens offline: inline CSS, figures as data URIs, every text escaped."""
+def html_page(card: ReportCard, figures_png: dict[str, bytes] | None = None) -> str:
+    """One file that opens offline: inline CSS, figures as data URIs, every text escaped.
+    `figures_png`: point -> PNG already drawn (else drawn here)."""
     esc = html.escape
+    pngs = figures_png or {row.point: figure_png(row) for row in card.rows}
     head = "".join(f"<th>{esc(h)}</th>" for h in HEAD)
     body = "".join(
         "<tr>" + "".join(f"<td>{esc(c)}</td>" for c in cells(row)) + "</tr>" for row in card.rows
     )
     figures = "".join(
-        f'<figure><img alt="point {esc(row.point)}" src="{data_uri(figure_png(row))}">'
+        f'<figure><img alt="point {esc(row.point)}" src="{data_uri(pngs[row.point])}">'
         f"<figcaption>{esc(row.point)}: {esc(row.title)}</figcaption></figure>"
         for row in card.rows
     )
@@ -186,14 +188,15 @@ def write_report(card: ReportCard, out: Path) -> list[Path]:
     figures = out / "figures"
     figures.mkdir(parents=True, exist_ok=True)
     written = []
-    for row in card.rows:
-        path = figures / f"point-{row.point}.png"
-        path.write_bytes(figure_png(row))
+    pngs = {row.point: figure_png(row) for row in card.rows}
+    for point, png in pngs.items():
+        path = figures / f"point-{point}.png"
+        path.write_bytes(png)
         written.append(path)
     files = {
         "report.md": markdown(card, lambda row: f"figures/point-{row.point}.png"),
         "report.csv": csv_text(card),
-        "report.html": html_page(card),
+        "report.html": html_page(card, pngs),
     }
     for name, text in files.items():
         (out / name).write_text(text, encoding="utf-8")

@@ -142,9 +142,9 @@ export async function launchView(main, route) {
       : Array.from({ length: Number(text) || 0 }, (_, i) => first + i);
     const overrides = overridesFrom(values(), current.config);
     delete overrides.seed;
-    const { tags, notes } = labels();
-    const name = input("name").value.trim() || `${current.id} over ${list.length} seeds`;
-    const group = await api.createGroup({ name, runs: [{ preset: current.id, overrides, tags, notes }], seeds: list, tags });
+    const { tags, notes, name } = labels(); // each run is named "<name> seed N"
+    const run = { preset: current.id, overrides, tags, notes, ...(name ? { name } : {}) };
+    const group = await api.createGroup({ name: name || `${current.id} over ${list.length} seeds`, runs: [run], seeds: list, tags });
     navigate("group", [group.id]);
   }));
   fill(current);
