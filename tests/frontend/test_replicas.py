@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.frontend.conftest import RUN_WAIT_S, screenshot
+from tests.frontend.conftest import RUN_WAIT_S, screenshot, wait_js
 from tests.worker.conftest import Api
 
 pytestmark = pytest.mark.slow
@@ -23,6 +23,12 @@ FORM = {  # tiny: three seeds train in seconds on the CPU, on the set that learn
     "#f-fc_width": "64", "#f-batch_size": "64", "#f-epochs": "2", "#f-device": "cpu",
     "#f-name": "point 2 replicas", "#f-seeds": "3",
 }  # fmt: skip
+
+
+# Traces of runs in the compare accuracy chart; 0 while any band is still drawn.
+PER_RUN_TRACES = """(() => { const d = document.getElementById('compare-accuracy')?.data || [];
+  if (d.some((t) => t.meta?.band)) return 0;
+  return d.filter((t) => !(t.meta?.rawName || '').startsWith('report')).length; })()"""
 
 
 def band_state(page: Page) -> dict[str, Any]:
@@ -64,6 +70,28 @@ def test_a_three_seed_group_grows_its_band_live_is_pinned_and_the_card_downloads
     expect(page.locator("#group-facts")).to_contain_text("3 runs, 3 finished")
     expect(page.locator("#group-facts")).to_contain_text("(n=3)")
     screenshot(page, "group")
+
+    page.click("#group-compare")  # compare aggregates the replicas: one mean, one band
+    expect(page).to_have_url(re.compile(r"agg=1"))
+    expect(page.locator("#compare-agg")).to_be_checked()
+    names = wait_js(page, "(document.getElementById('compare-accuracy')?.data || [])"
+                    ".filter((t) => !t.meta?.band).map((t) => t.meta?.rawName)")  # fmt: skip
+    assert f"group #{group_id} (n=3)" in names and len([n for n in names if "#" in n]) == 2
+    expect(page.locator("#compare-summary tbody tr")).to_have_count(3)
+    page.uncheck("#compare-agg")  # one trace per run again (test and train), no band
+    per_run = wait_js(page, PER_RUN_TRACES)
+    assert per_run == 6
+
+    page.goto("/#/runs")  # the runs table folds the group into one row that expands
+    folded = page.locator(f'#runs-table tr[data-group-id="{group_id}"]')
+    expect(folded.locator(".n")).to_have_text("n=3")
+    expect(folded.locator(".best")).to_contain_text("(n=3)")
+    members = [page.locator(f'#runs-table tr[data-run-id="{run["id"]}"]') for run in group["runs"]]
+    expect(members[0]).to_be_hidden()
+    folded.get_by_role("button").click()
+    for member in members:
+        expect(member).to_be_visible()
+    screenshot(page, "runs-group")
 
     page.goto("/#/report")
     row = page.locator('#report-table tr[data-point="2"]')
