@@ -84,10 +84,12 @@ export function buildGroupRow(groupId, onToggle) {
   });
   const cells = Object.fromEntries(["name", "preset", "n", "progress", "best", "final", "value", "tta", "duration", "ips"]
     .map((key) => [key, h("td", { class: NUMERIC_KEYS.has(key) ? `num ${key}` : key })]));
+  const label = h("a", { href: `#/group/${groupId}`, class: "group-name" }, `group #${groupId}`);
+  api.group(groupId).then((g) => setText(label, `${g.name} (group #${groupId})`)).catch(() => {});
   const tr = h("tr", { class: "group-row", dataset: { groupId } }, h("td", {}, expand),
     cells.name, cells.preset, cells.n, cells.progress, cells.best, cells.final, cells.value, cells.tta,
     cells.duration, cells.ips, h("td", { class: "actions" }, h("a", { href: `#/group/${groupId}`, class: "button small" }, "Group")));
-  return { tr, cells, expand };
+  return { tr, cells, expand, label };
 }
 const NUMERIC_KEYS = new Set(["best", "final", "value", "tta", "duration", "ips"]);
 
@@ -95,8 +97,7 @@ export function updateGroupRow(row, runs, mode) {
   const { cells } = row;
   const done = runs.filter((r) => r.status === "succeeded");
   const stat = (pick) => summarize(done.map(pick));
-  clear(cells.name).append(h("a", { href: `#/group/${row.tr.dataset.groupId}`, class: "group-name" },
-    `group #${row.tr.dataset.groupId}`), " ", h("span", { class: "muted" }, `${runs.length} runs`));
+  clear(cells.name).append(row.label, " ", h("span", { class: "muted" }, `${runs.length} runs`));
   setText(cells.preset, [...new Set(runs.map((r) => r.preset ?? "–"))].join(", "));
   setText(cells.n, `n=${done.length}`);
   setText(cells.progress, `${done.length}/${runs.length} finished`);
