@@ -174,6 +174,10 @@ class ApiClient:
         """Queue a run (POST /api/runs: preset, overrides, name, tags); the new run."""
         return _json_object(self._call("POST", "/api/runs", expect=201, json=body))
 
+    def report_card(self) -> dict[str, Any]:
+        """The report card, one row per homework point (GET /api/report)."""
+        return _json_object(self._call("GET", "/api/report"))
+
     def follow(
         self, run_id: int, last_event_id: str | None = None
     ) -> Generator[SseEvent, None, None]:

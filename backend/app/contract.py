@@ -86,6 +86,7 @@ Tags = Annotated[
 ]
 
 Seed = Annotated[int, Field(ge=0, le=INT32_MAX), json_number]  # RunConfig.seed's range
+EntityId = Annotated[int, Field(ge=1, le=INT32_MAX), json_number]  # a run's or group's id
 Seeds = Annotated[
     list[Seed], Field(min_length=1, max_length=64, json_schema_extra={"uniqueItems": True})
 ]

@@ -9,10 +9,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ConfigDict
-from sqlalchemy import JSON, BigInteger, Column, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, Integer, String, Text
 from sqlmodel import Field, SQLModel
 
 from backend.app.contract import (
+    EntityId,
     Name,
     Notes,
     Overrides,
@@ -23,6 +24,7 @@ from backend.app.contract import (
     no_defaults,
 )
 from backend.app.core.config import AuthMode
+from backend.app.core.stats import TimeToAccuracy
 from worker.schema.status import FailureReason, RunStatus
 
 
@@ -123,6 +125,23 @@ class StreamEvent(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+class ReportPin(SQLModel, table=True):
+    """The run or group that represents a homework point on the report card, for everyone.
+    Deleting the run deletes its pin (the card falls back to the best finished run)."""
+
+    __tablename__ = "report_pin"
+    point: str = Field(primary_key=True, max_length=16)
+    run_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("run.id", ondelete="CASCADE"), nullable=True),
+    )
+    group_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("group.id", ondelete="CASCADE"), nullable=True),
+    )
+    pinned_at: datetime = Field(default_factory=utcnow)
+
+
 # ---- API shapes ---------------------------------------------------------------------------
 
 
@@ -165,8 +184,15 @@ class RunDetail(RunPublic):
     result: dict[str, Any] | None
 
 
+class RunListItem(RunPublic):
+    """A listed run with what the list was asked to work out per run."""
+
+    time_to_accuracy: TimeToAccuracy
+    test_acc_at_epoch: float | None = Field(description="test accuracy at `epoch`, when asked")
+
+
 class RunList(SQLModel):
-    items: list[RunPublic]
+    items: list[RunListItem]
     total: int
     offset: int
     limit: int
@@ -262,3 +288,22 @@ class UserPublic(SQLModel):
 class UserToken(SQLModel):
     name: str
     token: str = Field(description="shown once: only its hash is kept")
+
+
+class PinRun(SQLModel):
+    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
+
+    run_id: EntityId = Field(description="a run of this point", schema_extra={"examples": [1]})
+
+
+class PinGroup(SQLModel):
+    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
+
+    group_id: EntityId = Field(description="a group whose runs are all of this point")
+
+
+class ReportPinPublic(SQLModel):
+    point: str
+    run_id: int | None
+    group_id: int | None
+    pinned_at: datetime

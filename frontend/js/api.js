@@ -54,7 +54,7 @@ export const api = {
   presets: () => get("/api/presets"),
   listRuns(filters = {}) {
     const query = new URLSearchParams({ limit: "500", sort: "created_at", order: "desc" });
-    for (const key of ["status", "preset", "tag", "owner"]) {
+    for (const key of ["status", "preset", "tag", "owner", "threshold", "epoch", "group_id"]) {
       if (filters[key]) query.set(key, filters[key]);
     }
     return get(`/api/runs?${query}`);
@@ -66,11 +66,22 @@ export const api = {
   clone: (id) => post(`/api/runs/${id}/clone`, {}),
   remove: (id) => request("DELETE", `/api/runs/${id}`),
   metrics: (id) => get(`/api/runs/${id}/metrics`),
-  compare: (ids) => get(`/api/compare?ids=${ids.join(",")}`),
+  compare(ids, options = {}) {
+    const query = new URLSearchParams({ ids: ids.join(",") });
+    for (const key of ["threshold", "epoch"]) if (options[key]) query.set(key, options[key]);
+    return get(`/api/compare?${query.toString().replaceAll("%2C", ",")}`);
+  },
+  classes: (ids) => get(`/api/compare/classes?ids=${ids.join(",")}`),
   csvUrl: (id) => `/api/runs/${id}/metrics.csv`,
   session: () => get("/api/session"),
   signIn: (token) => request("POST", "/api/session", { token }, { redirect: false }),
   signOut: () => request("DELETE", "/api/session"),
+  group: (id) => get(`/api/groups/${id}`),
+  groupSeries: (id) => get(`/api/groups/${id}/series`),
+  report: () => get("/api/report"),
+  pin: (point, body) => request("PUT", `/api/report/pins/${encodeURIComponent(point)}`, body),
+  unpin: (point) => request("DELETE", `/api/report/pins/${encodeURIComponent(point)}`),
+  reportUrl: (kind) => `/api/report.${kind}`, // md, html or csv: downloads
 };
 
 // The connection state shown in the header: one value for the page, from its open stream.

@@ -4,12 +4,17 @@ import { clear, h } from "./dom.js";
 import { parseHash } from "./router.js";
 import { refreshWho } from "./session.js";
 import { compareView } from "./views/compare.js";
+import { groupView } from "./views/group.js";
 import { launchView } from "./views/launch.js";
+import { reportView } from "./views/report.js";
 import { runView } from "./views/run.js";
 import { runsView } from "./views/runs.js";
 import { signInView } from "./views/signin.js";
 
-const VIEWS = { runs: runsView, launch: launchView, run: runView, compare: compareView, signin: signInView };
+const VIEWS = {
+  runs: runsView, launch: launchView, run: runView, compare: compareView, group: groupView, report: reportView,
+  signin: signInView,
+};
 const LABELS = {
   idle: "idle", connecting: "connecting…", live: "live",
   reconnecting: "reconnecting…", offline: "offline",

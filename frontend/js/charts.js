@@ -47,6 +47,17 @@ export function line(x, y, { name, color, dash = "solid", width = 2, markers = f
   };
 }
 
+// A shaded band between `lower` and `upper` (two traces: the lower edge, then the upper
+// filled down to it); gaps (null) break it. Hover shows the line, not the edges.
+export function band(x, lower, upper, { color, group, name = "band" }) {
+  const edge = (y, fill) => ({
+    type: "scatter", mode: "lines", x, y, fill, fillcolor: fill ? `${color}33` : undefined,
+    line: { width: 0, color }, legendgroup: group, showlegend: false, hoverinfo: "skip",
+    connectgaps: false, name: plotlyText(name), meta: { rawName: name, band: true },
+  });
+  return [edge(lower, undefined), edge(upper, "tonexty")];
+}
+
 export function drawLines(el, traces, options = {}) {
   return Plotly().react(el, traces, layout(options), CONFIG);
 }

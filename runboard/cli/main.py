@@ -167,6 +167,14 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("name", type=_user_name)
     revoke = actions.add_parser("revoke", help="revoke a user's tokens and sessions at once")
     revoke.add_argument("name", type=_user_name)
+    report = commands.add_parser(
+        "report", help="write the report card: Markdown with PNG figures, CSV and HTML"
+    )
+    report.add_argument("--out", required=True, help="folder for report.md, .csv, .html, figures/")
+    report.add_argument(
+        "--url", type=_http_url, default=None,
+        help="API base URL (default RUNBOARD_API_URL or http://127.0.0.1:8000)",
+    )  # fmt: skip
 
     bench = commands.add_parser("bench", help="measure speed, side by side")
     targets = bench.add_subparsers(dest="target", required=True, parser_class=_Parser)
@@ -229,6 +237,10 @@ def run(argv: Sequence[str] | None = None) -> int:
         from runboard.cli.users import run_users
 
         return run_users(args)
+    if args.command == "report":
+        from runboard.cli.report import write_report_card
+
+        return write_report_card(args)
     if args.target == "worker":
         from runboard.bench.worker import run_worker_bench
 

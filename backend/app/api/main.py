@@ -8,6 +8,7 @@ from backend.app.api.routes import (
     ingest,
     metrics,
     presets,
+    report,
     runs,
     session,
     stream,
@@ -15,5 +16,5 @@ from backend.app.api.routes import (
 )
 
 api_router = APIRouter(prefix="/api")
-for module in (presets, runs, groups, metrics, stream, ingest, session, users, health):
+for module in (presets, runs, groups, metrics, report, stream, ingest, session, users, health):
     api_router.include_router(module.router)

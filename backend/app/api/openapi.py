@@ -71,6 +71,8 @@ LINKS: dict[str, dict[str, tuple[str, dict[str, str]]]] = {
     "read_run": _RUN_LINKS,
     "create_group": {
         "ReadGroup": ("read_group", {"group_id": "$response.body#/id"}),
+        "ReadGroupSeries": ("read_group_series", {"group_id": "$response.body#/id"}),
+        "ReadGroupDifference": ("read_group_difference", {"group_id": "$response.body#/id"}),
         "ReadFirstRun": ("read_run", {"run_id": "$response.body#/runs/0/id"}),
     },
     "list_presets": {"ReadPreset": ("read_preset", {"preset_id": "$response.body#/0/id"})},

@@ -1,9 +1,14 @@
 """Database operations; routes call these, these use models."""
 
 from backend.app.crud.attempts import claim, mark_lost_runs
+from backend.app.crud.classes import class_differences
 from backend.app.crud.errors import Conflict, NotFound
 from backend.app.crud.ingest import ingest
 from backend.app.crud.metrics import compare, csv_rows, series
+from backend.app.crud.replicas import group_difference, group_series, run_extras
+from backend.app.crud.report import pin as pin_point
+from backend.app.crud.report import report_card
+from backend.app.crud.report import unpin as unpin_point
 from backend.app.crud.runs import (
     SortKey,
     cancel_run,
@@ -26,6 +31,7 @@ __all__ = [
     "SortKey",
     "cancel_run",
     "claim",
+    "class_differences",
     "clone_run",
     "compare",
     "create_group",
@@ -35,10 +41,16 @@ __all__ = [
     "events_after",
     "get_group",
     "get_run",
+    "group_difference",
+    "group_series",
     "ingest",
     "latest_event_id",
     "list_runs",
     "mark_lost_runs",
+    "pin_point",
+    "report_card",
+    "run_extras",
     "series",
+    "unpin_point",
     "update_run",
 ]

@@ -10,6 +10,7 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
+from backend.app.core.stats import time_to_accuracy, value_at
 from backend.app.crud.errors import NotFound
 from backend.app.models import MetricPoint, Run
 from worker.schema.events import EPOCH_METRICS
@@ -106,7 +107,27 @@ def config_diff(configs: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
     }
 
 
-def compare(session: Session, run_ids: Sequence[int]) -> dict[str, Any]:
+def _extras(
+    run: Run, series: dict[str, list[Any]], threshold: float | None, epoch: int | None
+) -> dict[str, Any]:
+    """Time to `threshold` (default: the report's final accuracy of the run's point) and
+    the test accuracy at `epoch` when asked."""
+    if threshold is None:
+        point = all_presets().get(run.preset or "")
+        final = point.reference.final_accuracy if point else None
+        threshold = None if final is None else final / 100
+    accuracy = series["test_acc"]
+    tta = time_to_accuracy(accuracy, series["epoch_seconds"], threshold)
+    at = None if epoch is None else value_at(accuracy, "epoch", epoch)
+    return {"time_to_accuracy": tta.model_dump(), "test_acc_at_epoch": at}
+
+
+def compare(
+    session: Session,
+    run_ids: Sequence[int],
+    threshold: float | None = None,
+    epoch: int | None = None,
+) -> dict[str, Any]:
     # `result` (confusion matrices, tens of kB a run) is not compared: leave it unread.
     query = select(Run).where(col(Run.id).in_(run_ids)).options(defer(Run.result))  # type: ignore[arg-type]
     runs = {run.id: run for run in session.exec(query)}
@@ -123,6 +144,13 @@ def compare(session: Session, run_ids: Sequence[int]) -> dict[str, Any]:
         for run in ordered
         if run.preset in presets
     }
+    series = {
+        run.id: {
+            name: [table[run.id][name].get(epoch) for epoch in epochs] for name in EPOCH_METRICS
+        }
+        for run in ordered
+        if run.id is not None
+    }
     return {
         "epochs": epochs,
         "runs": [
@@ -130,6 +158,7 @@ def compare(session: Session, run_ids: Sequence[int]) -> dict[str, Any]:
                 "id": run.id,
                 "name": run.name,
                 "preset": run.preset,
+                "group_id": run.group_id,
                 "status": run.status,
                 "summary": {
                     "final_test_acc": run.final_test_acc,
@@ -139,11 +168,9 @@ def compare(session: Session, run_ids: Sequence[int]) -> dict[str, Any]:
                     "duration_s": run.duration_s,
                     "images_per_second": run.images_per_second,
                     "parameters": run.parameters,
+                    **_extras(run, series[run.id], threshold, epoch),
                 },
-                "series": {
-                    name: [table[run.id][name].get(epoch) for epoch in epochs]
-                    for name in EPOCH_METRICS
-                },
+                "series": series[run.id],
             }
             for run in ordered
             if run.id is not None

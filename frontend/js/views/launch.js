@@ -58,8 +58,12 @@ export async function launchView(main, route) {
   const formError = h("p", { class: "form-error", id: "err-_form", role: "alert" });
   const launchButton = h("button", { type: "submit", id: "launch", class: "primary" }, "Launch");
   const groupButton = h("button", { type: "button", id: "launch-group" }, "Launch 3a, 3b and 3c as one group");
+  const seedsButton = h("button", { type: "button", id: "launch-seeds" }, "Launch over seeds");
+  const seeds = h("span", { class: "field seeds" }, h("label", { for: "f-seeds" }, "seeds (a count from the seed, or a list)"),
+    h("input", { id: "f-seeds", name: "seeds", type: "text", value: "3", "aria-describedby": "err-seeds" }),
+    h("span", { class: "field-error", id: "err-seeds", role: "alert" }));
   const form = h("form", { id: "launch-form", novalidate: true }, // the API validates, by field
-    sections, meta, formError, h("div", { class: "form-actions" }, launchButton, groupButton));
+    sections, meta, formError, h("div", { class: "form-actions" }, launchButton, groupButton, seeds, seedsButton));
   append(main, [h("div", { class: "view-head" }, h("h1", {}, "Launch a run")),
     h("div", { class: "launch-layout" }, picker, form)]);
 
@@ -87,7 +91,7 @@ export async function launchView(main, route) {
     return out;
   }
   function showErrors(errors) {
-    for (const key of [...FIELD_KEYS, ...META_KEYS, "_form"]) {
+    for (const key of [...FIELD_KEYS, ...META_KEYS, "seeds", "_form"]) {
       const box = form.querySelector(`#err-${key}`);
       if (box) setText(box, errors[key] || "");
       input(key)?.setAttribute("aria-invalid", errors[key] ? "true" : "false");
@@ -103,14 +107,14 @@ export async function launchView(main, route) {
   }
   async function attempt(send) {
     showErrors({});
-    launchButton.disabled = groupButton.disabled = true;
+    launchButton.disabled = groupButton.disabled = seedsButton.disabled = true;
     try {
       await send();
     } catch (error) {
-      if (error instanceof ApiError && error.status === 422) showErrors(fieldErrors(error.detail, [...FIELD_KEYS, ...META_KEYS]));
+      if (error instanceof ApiError && error.status === 422) showErrors(fieldErrors(error.detail, [...FIELD_KEYS, ...META_KEYS, "seeds"]));
       else setText(formError, error.message);
     } finally {
-      launchButton.disabled = groupButton.disabled = false;
+      launchButton.disabled = groupButton.disabled = seedsButton.disabled = false;
     }
   }
 
@@ -129,6 +133,19 @@ export async function launchView(main, route) {
     const runs = WIDTH_GROUP.map((id) => ({ preset: id, overrides: overridesFrom(shared, byId[id].config), tags, notes }));
     const group = await api.createGroup({ name: input("name").value.trim() || "point 3: widths", runs, tags });
     navigate("compare", [], { ids: group.runs.map((r) => r.id).join(",") });
+  }));
+  // N seeds -> one group of replicates: "3" counts up from the form's seed, "0,4,7" lists them.
+  seedsButton.addEventListener("click", () => attempt(async () => {
+    const text = input("seeds").value.trim();
+    const first = Number(input("seed").value) || 0;
+    const list = /[,\s]/.test(text) ? text.split(/[,\s]+/).filter(Boolean).map(Number)
+      : Array.from({ length: Number(text) || 0 }, (_, i) => first + i);
+    const overrides = overridesFrom(values(), current.config);
+    delete overrides.seed;
+    const { tags, notes, name } = labels(); // each run is named "<name> seed N"
+    const run = { preset: current.id, overrides, tags, notes, ...(name ? { name } : {}) };
+    const group = await api.createGroup({ name: name || `${current.id} over ${list.length} seeds`, runs: [run], seeds: list, tags });
+    navigate("group", [group.id]);
   }));
   fill(current);
   return null;

@@ -11,7 +11,14 @@ from fastapi.testclient import TestClient
 
 from backend.app.contract import CROSS_FIELD_RULES, PRESET_IDS, RunOverrides
 from tests.backend.api.conftest import MakeClient
-from tests.backend.api.helpers import create_run, ingest_token
+from tests.backend.api.helpers import (
+    Worker,
+    create_run,
+    finished,
+    ingest_token,
+    status_running,
+    training,
+)
 from worker.schema.presets import all_presets
 from worker.schema.runconfig import RunConfig
 
@@ -72,8 +79,15 @@ def test_presets_tags_lists_and_ids_state_their_choices_and_bounds(client: TestC
     for field in ("name", "tags", "notes"):  # left out: unchanged; null: refused
         assert "anyOf" not in update[field] and "default" not in update[field], field
     _, _, compare = operations(schema)["compare_runs"]
-    [ids] = compare["parameters"]
+    parameters = {parameter["name"]: parameter for parameter in compare["parameters"]}
+    ids = parameters["ids"]
     assert (ids["style"], ids["explode"], ids["schema"]["type"]) == ("form", False, "array")
+    threshold = parameters["threshold"]["schema"]["anyOf"][0]
+    assert (threshold["minimum"], threshold["maximum"]) == (0, 1)
+    _, _, classes = operations(schema)["compare_classes"]
+    assert classes["parameters"][0]["schema"]["minItems"] == 2
+    _, _, pin = operations(schema)["pin_report_point"]
+    assert pin["parameters"][0]["schema"]["enum"] == PRESET_IDS
     _, _, preset = operations(schema)["read_preset"]
     assert preset["parameters"][0]["schema"]["enum"] == PRESET_IDS
 
@@ -136,7 +150,7 @@ def test_security_and_auth_errors_are_declared_as_each_mode_enforces_them(
 def test_every_path_answers_a_405_with_every_method_it_has(client: TestClient) -> None:
     for path, item in document(client)["paths"].items():
         url = path.replace("{run_id}", "1").replace("{group_id}", "1")
-        url = url.replace("{preset_id}", "2")
+        url = url.replace("{preset_id}", "2").replace("{point}", "2")
         documented = {method.upper() for method in item}
         for method in sorted(METHODS - documented):
             response = client.request(method, url)
@@ -176,8 +190,13 @@ def test_every_example_in_the_document_is_accepted(make_client: MakeClient) -> N
     client.headers["X-Requested-With"] = "runboard"  # signing out with the cookie sign_in set
     first = create_run(client)
     assert first["id"] == 1  # what the path parameters' examples name
-    group = client.post("/api/groups", json={"name": "g", "runs": [{"preset": "2"}]})
+    group = client.post(
+        "/api/groups", json={"name": "g", "runs": [{"preset": "2"}], "seeds": [0, 1]}
+    )
     assert group.json()["id"] == 1
+    for replicate in group.json()["runs"]:  # runs 2 and 3 finished: the statistics' examples
+        per_class = {"per_class_accuracy": [0.5] * 100, "confusion_coarse": [[1] * 20] * 20}
+        Worker(client, replicate["id"]).ok(status_running(), *training(2, 3), finished(**per_class))
     ops = operations(document(client))
     # After the claim, and after the user is made; then the end.
     last = ("create_token", "revoke_user", "ingest_events", "cancel_run", "delete_run")
@@ -194,7 +213,7 @@ def test_every_example_in_the_document_is_accepted(make_client: MakeClient) -> N
             run_id = worker_run
             headers = {"Authorization": f"Bearer {ingest_token(client, run_id)}"}
         url = path.replace("{run_id}", str(run_id)).replace("{group_id}", "1")
-        url = url.replace("{preset_id}", "4a").replace("{name}", "ada")
+        url = url.replace("{preset_id}", "4a").replace("{name}", "ada").replace("{point}", "2")
         query = _query(operation.get("parameters", []))
         content = operation.get("requestBody", {}).get("content", {}).get("application/json")
         bodies = [example["value"] for example in (content or {}).get("examples", {}).values()]

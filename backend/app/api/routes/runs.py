@@ -17,7 +17,16 @@ from backend.app.api.deps import (
     errors,
 )
 from backend.app.contract import NO_NUL, USER_NAME, cross_field_description
-from backend.app.models import Run, RunClone, RunCreate, RunDetail, RunList, RunUpdate
+from backend.app.models import (
+    Run,
+    RunClone,
+    RunCreate,
+    RunDetail,
+    RunList,
+    RunListItem,
+    RunPublic,
+    RunUpdate,
+)
 from worker.schema.status import RunStatus
 
 router = APIRouter(prefix="/runs", tags=["runs"])
@@ -38,6 +47,11 @@ CLONE_EXAMPLE = {
     "the same config": {"value": {}},
     "with more epochs": {"value": {"overrides": {"epochs": 30}, "name": "longer", "tags": []}},
 }
+THRESHOLD = (
+    "test accuracy (a fraction) for time_to_accuracy; left out: the report's final "
+    "accuracy of each run's point"
+)
+EPOCH = "also give each run's test accuracy at this epoch (test_acc_at_epoch)"
 
 
 def launch(session: SessionDep, dispatcher: DispatcherDep, bus: BusDep, runs: list[Run]) -> None:
@@ -87,6 +101,8 @@ def list_runs(
     order: Literal["asc", "desc"] = "desc",
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    threshold: Annotated[float | None, Query(ge=0, le=1, description=THRESHOLD)] = None,
+    epoch: Annotated[int | None, Query(ge=1, le=100_000, description=EPOCH)] = None,
 ) -> RunList:
     items, total = crud.list_runs(
         session,
@@ -101,7 +117,19 @@ def list_runs(
         offset=offset,
         limit=limit,
     )
-    return RunList(items=list(items), total=total, offset=offset, limit=limit)  # type: ignore[arg-type]
+    extras = crud.run_extras(session, items, threshold, epoch)
+    listed = [
+        RunListItem.model_validate(
+            {
+                **RunPublic.model_validate(run).model_dump(),
+                "time_to_accuracy": extras[run.id][0],
+                "test_acc_at_epoch": extras[run.id][1],
+            }
+        )
+        for run in items
+        if run.id is not None
+    ]
+    return RunList(items=listed, total=total, offset=offset, limit=limit)
 
 
 @router.get("/{run_id}", dependencies=[ReaderDep], responses=errors(404))
