@@ -2,8 +2,17 @@
 
 from fastapi import APIRouter
 
-from backend.app.api.routes import groups, health, ingest, metrics, presets, runs, stream
+from backend.app.api.routes import (
+    groups,
+    health,
+    ingest,
+    metrics,
+    presets,
+    runs,
+    stream,
+    workers,
+)
 
 api_router = APIRouter(prefix="/api")
-for module in (presets, runs, groups, metrics, stream, ingest, health):
+for module in (presets, runs, groups, metrics, stream, ingest, workers, health):
     api_router.include_router(module.router)

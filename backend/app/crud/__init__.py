@@ -16,7 +16,15 @@ from backend.app.crud.runs import (
     list_runs,
     update_run,
 )
-from backend.app.crud.stream import events_after, latest_event_id
+from backend.app.crud.stream import (
+    compact_finished,
+    events_after,
+    latest_event_id,
+    missed_compaction,
+)
+from backend.app.crud.workers import hello as worker_hello
+from backend.app.crud.workers import list_workers
+from backend.app.crud.workers import public as worker_public
 
 __all__ = [
     "Conflict",
@@ -25,6 +33,7 @@ __all__ = [
     "cancel_run",
     "claim",
     "clone_run",
+    "compact_finished",
     "compare",
     "create_group",
     "create_run",
@@ -36,7 +45,11 @@ __all__ = [
     "ingest",
     "latest_event_id",
     "list_runs",
+    "list_workers",
     "mark_lost_runs",
+    "missed_compaction",
     "series",
     "update_run",
+    "worker_hello",
+    "worker_public",
 ]
