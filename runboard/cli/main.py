@@ -79,6 +79,7 @@ TORCH_COMMANDS = {"train", "worker"}
 TORCH_BENCHMARKS = {"trainer", "worker"}
 COUNT = _at_least(1)  # steps, rounds, requests, launches, batch size
 NON_NEGATIVE = _at_least(0)
+POSITIVE = _at_least(1)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,6 +113,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=_port, help="port (default RUNBOARD_PORT or 8000)")
     serve.add_argument(
         "--no-worker", action="store_true", help="API only; workers run elsewhere (Redis broker)"
+    )
+    serve.add_argument(
+        "--api-workers",
+        type=POSITIVE,
+        default=1,
+        help="API processes on the one port (default 1; more need PostgreSQL or Redis)",
     )
 
     worker = commands.add_parser("worker", help="train queued runs, one at a time")
@@ -191,7 +198,12 @@ def run(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         from runboard.cli.serve import serve
 
-        return serve(host=args.host, port=args.port, with_worker=not args.no_worker)
+        return serve(
+            host=args.host,
+            port=args.port,
+            with_worker=not args.no_worker,
+            api_workers=args.api_workers,
+        )
     if args.command == "worker":
         from runboard.cli.worker import run_worker
 
