@@ -8,7 +8,11 @@ import time
 from collections.abc import Callable
 
 import pytest
+from sqlalchemy import func
+from sqlmodel import Session, select
 
+from backend.app.core.db import make_engine
+from backend.app.models import StreamEvent
 from tests.support.live import (
     ServerProcess,
     SseEvent,
@@ -230,3 +234,48 @@ def test_the_stream_of_an_unknown_run_is_404_not_an_empty_stream(
 ) -> None:
     with http.stream("GET", f"{shared_server.url}/api/runs/999999/stream") as reply:
         assert reply.status_code == 404
+
+
+def _stream_rows(database_url: str, run_id: int) -> int:
+    engine = make_engine(database_url)
+    try:
+        with Session(engine) as session:
+            query = select(func.count()).select_from(StreamEvent)
+            return session.exec(query.where(StreamEvent.run_id == run_id)).one()
+    finally:
+        engine.dispose()
+
+
+def test_a_finished_runs_rows_are_compacted_after_the_retention_and_a_client_resuming_before_gets_reset(
+    start_server: Callable[..., ServerProcess], database_url: str
+) -> None:
+    server = start_server(RUNBOARD_EVENT_RETENTION="1s", RUNBOARD_HEARTBEAT_CHECK_S="0.2")
+    run = create_run(server.url)
+    worker = Worker(server.url, database_url, run["id"])
+    worker.start()
+    with run_stream(server, run["id"]) as first:
+        early = first.take(2)[-1]  # a client that then went away for longer than the retention
+    for epoch in (1, 2, 3):
+        worker.epoch(epoch, epoch / 10)
+    # queued, running, three metrics, one progress: the progress rows were coalesced
+    assert _stream_rows(database_url, run["id"]) == 6
+    worker.finish()
+    deadline = time.monotonic() + 20
+    while _stream_rows(database_url, run["id"]) != 1:
+        assert time.monotonic() < deadline, "the finished run's rows were never compacted"
+        time.sleep(0.1)
+
+    with run_stream(server, run["id"]) as fresh:  # a new client: the final state
+        (final,) = fresh.take(1)
+        assert is_status("succeeded")(final) and payload(final)["final_test_acc"] == 0.3
+    resume = {"Last-Event-ID": str(early.id)}
+    with run_stream(server, run["id"], **resume) as late:
+        (reset,) = late.take(1)
+        assert reset.event == "reset" and payload(reset)["last_id"] == int(str(reset.id))
+        assert late.quiet(0.3) == []
+    with SseReader(f"{server.url}/api/stream", resume) as everyone:
+        (reset,) = everyone.take(1)
+        assert reset.event == "reset"
+        later = create_run(server.url)  # and then it is live again
+        (created,) = everyone.take(1)
+        assert is_status("queued")(created) and payload(created)["id"] == later["id"]
