@@ -117,7 +117,10 @@ def serve(
         migrate(engine)  # once, before N processes would race to upgrade the schema
         engine.dispose()
         config = uvicorn.Config(
-            "runboard.cli.serve:app_factory", factory=True, workers=api_workers, **options  # type: ignore[arg-type]
+            "runboard.cli.serve:app_factory",
+            factory=True,
+            workers=api_workers,
+            **options,  # type: ignore[arg-type]
         )
     else:
         config = uvicorn.Config(app_factory(), **options)  # type: ignore[arg-type]

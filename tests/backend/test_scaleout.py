@@ -14,7 +14,6 @@ import pytest
 import redis
 
 from tests.backend.conftest import _fresh_postgres_database
-from worker.schema.events import metric_points
 from tests.support.live import (
     SseReader,
     Worker,
@@ -25,6 +24,7 @@ from tests.support.live import (
     run_redis,
     run_server,
 )
+from worker.schema.events import metric_points
 
 # Streams would see a commit of another process at their next keep-alive anyway: 8 s apart
 # here, so that only the bus delivers within the test's waits (5 s; readers stop within one).
@@ -64,7 +64,9 @@ def test_an_event_ingested_through_one_api_process_reaches_a_stream_on_another(
             worker.start()
             worker.epoch(1, 0.25)
             events = own.read_until(lambda event: event.event == "metrics", timeout=WAIT_S)
-            accuracy = [p["value"] for p in metric_points(payload(events[-1])) if p["name"] == "test_acc"]
+            accuracy = [
+                p["value"] for p in metric_points(payload(events[-1])) if p["name"] == "test_acc"
+            ]
             assert accuracy == [0.25]
             worker.finish()
             everyone.read_until(is_status("succeeded"), timeout=WAIT_S)

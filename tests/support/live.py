@@ -119,15 +119,18 @@ def run_server(
 
 
 @contextlib.contextmanager
-def run_redis(workdir: Path, bind: str = "127.0.0.1", prefix: tuple[str, ...] = ()) -> Iterator[str]:
+def run_redis(
+    workdir: Path, bind: str = "127.0.0.1", prefix: tuple[str, ...] = (), reach: str = "127.0.0.1"
+) -> Iterator[str]:
     """A private `redis-server` (no persistence) on a free port: its redis:// URL. For tests
-    that count keys or messages, which the machine's shared Redis would mix up."""
+    that count keys or messages, which the machine's shared Redis would mix up. `prefix` runs
+    it under another command (`ip netns exec NS`); `reach` is where the test reaches it."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     command = [*prefix, "redis-server", "--port", str(port), "--bind", bind, "--save", ""]
     command += ["--appendonly", "no", "--protected-mode", "no", "--dir", str(workdir)]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    host = "127.0.0.1" if bind in ("0.0.0.0", "127.0.0.1") else bind
+    host = reach
     try:
         deadline = time.monotonic() + 15
         while True:

@@ -136,6 +136,11 @@ class ClaimReply(BaseModel):
     next_seq: int = Field(description="the first sequence number this attempt sends")
     attempt: int = Field(description="sent with every batch; older attempts are fenced out")
     cancel_requested: bool
+    lease_s: float | None = Field(
+        default=None,
+        description="RUNBOARD_HEARTBEAT_TIMEOUT_S: a worker that could not reach the API for "
+        "most of this long stops training, since the run is about to be handed on",
+    )
 
 
 def envelope(seq: int, time: float, data: EventData) -> dict[str, Any]:

@@ -122,7 +122,8 @@ class _ThreadRelay:
                 self._send(sender)
             except Exception as exc:
                 log.warning("event bus: cannot notify the other API processes (%s)", exc)
-                sender = self._close(sender)
+                self._close(sender)
+                sender = None
                 self._pending.set()  # send again once connected
                 self._stopping.wait(RECONNECT_S)
         self._close(sender)
@@ -220,7 +221,7 @@ class RedisRelay(_ThreadRelay):
 def libpq_dsn(database_url: str) -> str | None:
     """The psycopg connection string of a PostgreSQL SQLAlchemy URL, else None."""
     scheme, sep, rest = database_url.partition("://")
-    if not sep or not scheme.split("+")[0] in ("postgresql", "postgres"):
+    if not sep or scheme.split("+")[0] not in ("postgresql", "postgres"):
         return None
     return f"postgresql://{rest}"
 

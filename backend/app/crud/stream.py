@@ -90,9 +90,12 @@ def compact_finished(session: Session, before: datetime) -> int:
     ).all()
     for run in due:
         assert run.id is not None
-        through = session.exec(
-            select(func.max(StreamEvent.id)).where(col(StreamEvent.run_id) == run.id)
-        ).one()
+        through: int = (
+            session.exec(
+                select(func.max(StreamEvent.id)).where(col(StreamEvent.run_id) == run.id)
+            ).one()
+            or 0
+        )
         session.execute(
             delete(StreamEvent).where(
                 col(StreamEvent.run_id) == run.id, col(StreamEvent.id) <= through

@@ -21,7 +21,9 @@ def hello(session: Session, data: WorkerHello) -> Worker:
     worker = session.exec(select(Worker).where(Worker.name == data.name)).first()
     now = utcnow()
     if worker is None:
-        worker = Worker.model_validate(data.model_dump(), update={"started_at": now, "seen_at": now})
+        worker = Worker.model_validate(
+            data.model_dump(), update={"started_at": now, "seen_at": now}
+        )
     else:
         for key, value in data.model_dump().items():
             setattr(worker, key, value)

@@ -246,7 +246,7 @@ def _stream_rows(database_url: str, run_id: int) -> int:
         engine.dispose()
 
 
-def test_a_finished_runs_rows_are_compacted_after_the_retention_and_a_client_resuming_before_gets_reset(
+def test_finished_runs_rows_are_compacted_after_the_retention_and_late_clients_get_reset(
     start_server: Callable[..., ServerProcess], database_url: str
 ) -> None:
     server = start_server(RUNBOARD_EVENT_RETENTION="1s", RUNBOARD_HEARTBEAT_CHECK_S="0.2")

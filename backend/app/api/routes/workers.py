@@ -36,9 +36,7 @@ def list_workers(session: SessionDep, settings: SettingsDep) -> WorkerList:
     return crud.list_workers(session, settings.heartbeat_timeout_s)
 
 
-@router.post(
-    "/workers", dependencies=[TokenDep], responses=errors(401, *BODY_ERRORS)
-)
+@router.post("/workers", dependencies=[TokenDep], responses=errors(401, *BODY_ERRORS))
 def worker_hello(
     data: Annotated[WorkerHello, Body(openapi_examples=HELLO_EXAMPLE)],
     session: SessionDep,
