@@ -150,9 +150,10 @@ def envelope(seq: int, time: float, data: EventData) -> dict[str, Any]:
 
 class WorkerHello(BaseModel):
     """The body of `POST /api/workers`: a worker says what it is when it starts, and says it
-    again every few seconds as its heartbeat (with the run it trains, if any)."""
+    again every few seconds as its heartbeat (with the run it trains, if any). Strict: a
+    number must be a number, not `false` or "12"."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     name: str = Field(min_length=1, max_length=255, description="its Celery node name")
     host: str = Field(min_length=1, max_length=255)
