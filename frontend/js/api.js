@@ -54,6 +54,7 @@ export const api = {
   metrics: (id) => get(`/api/runs/${id}/metrics`),
   compare: (ids) => get(`/api/compare?ids=${ids.join(",")}`),
   csvUrl: (id) => `/api/runs/${id}/metrics.csv`,
+  workers: () => get("/api/workers"),
 };
 
 // The connection state shown in the header: one value for the page, from its open stream.

@@ -6,8 +6,11 @@ import { compareView } from "./views/compare.js";
 import { launchView } from "./views/launch.js";
 import { runView } from "./views/run.js";
 import { runsView } from "./views/runs.js";
+import { workersView } from "./views/workers.js";
 
-const VIEWS = { runs: runsView, launch: launchView, run: runView, compare: compareView };
+const VIEWS = {
+  runs: runsView, launch: launchView, run: runView, compare: compareView, workers: workersView,
+};
 const LABELS = {
   idle: "idle", connecting: "connecting…", live: "live",
   reconnecting: "reconnecting…", offline: "offline",
