@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -61,8 +62,9 @@ def _body(seq: int, steps: range) -> bytes:
 
 
 def _follow(url: str, received: dict[int, float], ready: threading.Event) -> None:
-    """Reads the stream, noting when each batch-loss step arrived (perf_counter)."""
-    with httpx.stream("GET", url, timeout=None) as response:
+    """Reads the stream, noting when each batch-loss step arrived (perf_counter), until
+    the server goes away at the end of the measurement."""
+    with contextlib.suppress(httpx.HTTPError), httpx.stream("GET", url, timeout=None) as response:
         ready.set()
         for line in response.iter_lines():
             if not line.startswith("data:"):
