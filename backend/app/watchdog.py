@@ -17,7 +17,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import math
 import os
+import time
 import uuid
 
 from fastapi import FastAPI
@@ -33,6 +35,7 @@ log = logging.getLogger("runboard.api")
 # The advisory lock's key: any 64-bit number the deployment's other users of advisory
 # locks do not take; this one is "runboard" as bytes.
 ADVISORY_KEY = int.from_bytes(b"runboard", "big") & (2**63 - 1)
+COMPACT_EVERY_S = 60.0  # at most; half the retention when that is shorter
 
 
 class RedisLock:
@@ -78,7 +81,13 @@ def sweep(app: FastAPI) -> int:
             if not session.execute(query, {"key": ADVISORY_KEY}).scalar():
                 return 0
         lost = crud.mark_lost_runs(session, settings.heartbeat_timeout_s)
-        compacted = crud.compact_finished(session, utcnow() - settings.event_retention)
+        compacted = 0
+        now = time.monotonic()
+        # Compaction looks at every finished run: far less often than lost workers.
+        every_s = min(COMPACT_EVERY_S, settings.event_retention.total_seconds() / 2)
+        if now - getattr(app.state, "compacted_at", -math.inf) >= every_s:
+            app.state.compacted_at = now
+            compacted = crud.compact_finished(session, utcnow() - settings.event_retention)
         session.commit()
         for run in lost:
             if run.attempts < settings.max_attempts and run.id is not None:
