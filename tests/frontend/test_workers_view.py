@@ -19,7 +19,7 @@ def online_workers(server: Api) -> list[dict[str, Any]]:
     deadline = time.monotonic() + HELLO_WAIT_S
     while True:
         workers = http.get(f"{server.url}/api/workers").json()["workers"]
-        online = [worker for worker in workers if worker["state"] != "lost"]
+        online = [w for w in workers if w["state"] != "lost" and not w["name"].endswith("@evil")]
         if online:
             return online
         assert time.monotonic() < deadline, "the local worker never said hello"
@@ -58,3 +58,15 @@ def test_the_launch_form_warns_without_cifar_100_or_a_gpu_and_offers_synthetic(
     page.locator("#f-device").dispatch_event("change")
     expect(notice.locator('[data-warning="gpu"]')).to_contain_text("no online worker has a GPU")
     screenshot(page, "launch-notice")
+
+
+def test_a_workers_hostile_hello_is_shown_as_text(page: Page, server: Api) -> None:
+    hostile = '<img src=x onerror="window.pwned=1">'
+    hello = {"name": f"{hostile}@evil", "host": hostile, "device": "cpu", "version": hostile,
+             "datasets": [hostile], "weights": []}  # fmt: skip
+    assert http.post(f"{server.url}/api/workers", json=hello).status_code == 200
+    page.goto("/#/workers")
+    row = page.locator("#workers tr", has_text="@evil")
+    expect(row).to_contain_text(hostile)
+    assert page.locator("#workers img").count() == 0
+    assert page.evaluate("() => window.pwned") is None
