@@ -16,7 +16,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from worker.client import ApiClient, RefusedError, patiently
+from worker.client import ApiClient, RefusedError, TransientError, patiently
 from worker.schema.events import (
     STEP_COLUMNS,
     Batch,
@@ -62,6 +62,7 @@ class Reporter:
     _rejected: str | None = None
     _thread: threading.Thread | None = None
     _last_contact: float = field(default_factory=time.monotonic)
+    _failed_since_contact: bool = False
     abandoned: bool = False  # the lease ran out: nothing more is sent
     sent_batches: int = 0
 
@@ -73,9 +74,13 @@ class Reporter:
         return min(HEARTBEAT_INTERVAL_S, self.lease_s / 4) if self.lease_s else HEARTBEAT_INTERVAL_S
 
     def _abandon_if_lease_lost(self) -> bool:
+        """Out of contact for 80 % of the lease with a failed post since (the API is out of
+        reach), or for all of it (the API has called the worker lost by now anyway); a slow
+        but answering API keeps the run."""
         if self.lease_s is not None and not self.abandoned:
             silent_s = time.monotonic() - self._last_contact
-            if silent_s > LEASE_FRACTION * self.lease_s:
+            unreachable = self._failed_since_contact and silent_s > LEASE_FRACTION * self.lease_s
+            if unreachable or silent_s > self.lease_s:
                 with self._lock:
                     self.abandoned = True
                     self._buffer.clear()
@@ -180,6 +185,7 @@ class Reporter:
                     self._buffer.clear()
                 return
             last_contact = self._last_contact = time.monotonic()
+            self._failed_since_contact = False
 
     def _next_batch(self) -> list[dict[str, Any]]:
         """The oldest events, up to MAX_BATCH of them and MAX_STEPS_PER_POST steps (but at
@@ -202,7 +208,11 @@ class Reporter:
         def post() -> IngestReply:
             if self.abandoned:
                 raise RefusedError("the lease ran out: the run is being handed on")
-            return self.api.post_events(self.run_id, batch, self.attempt)
+            try:
+                return self.api.post_events(self.run_id, batch, self.attempt)
+            except TransientError:
+                self._failed_since_contact = True
+                raise
 
         reply = patiently(
             post,
