@@ -21,7 +21,7 @@ import pydantic
 import stamina
 from httpx_sse import EventSource, ServerSentEvent, SSEError, connect_sse
 
-from worker.schema.messages import ClaimReply, ClaimRequest, IngestReply
+from worker.schema.messages import ClaimReply, ClaimRequest, IngestReply, WorkerHello
 
 log = logging.getLogger("runboard.worker")
 # Each retry is logged here with what failed and why (or printed, by `runboard submit`);
@@ -165,6 +165,10 @@ class ApiClient:
         validates them, and NaN losses travel as NaN for the API to store as gaps."""
         body = {"events": events, "attempt": attempt}
         return _parsed(self._call("POST", f"/api/runs/{run_id}/events", json=body), IngestReply)
+
+    def hello(self, hello: WorkerHello) -> None:
+        """Say what this worker is and does (POST /api/workers, the API token if any)."""
+        self._call("POST", "/api/workers", json=hello.model_dump(mode="json"))
 
     def get_run(self, run_id: int) -> dict[str, Any]:
         """The run as the API shows it (GET /api/runs/{id}); 404 once it is deleted."""

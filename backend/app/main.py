@@ -19,7 +19,7 @@ from backend.app.api.auth import auth_mode
 from backend.app.api.main import api_router
 from backend.app.api.openapi import allowed_methods, build_openapi
 from backend.app.body_limit import RunboardAPI
-from backend.app.core.bus import EventBus
+from backend.app.core.bus import EventBus, make_relay
 from backend.app.core.config import AuthMode, Settings, get_settings
 from backend.app.core.db import make_engine, migrate
 from backend.app.dispatch import CeleryDispatcher, Dispatcher
@@ -42,6 +42,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         watchdog.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watchdog
+        app.state.bus.close()
         app.state.engine.dispose()
 
 
@@ -112,7 +113,7 @@ def create_app(settings: Settings | None = None, dispatcher: Dispatcher | None =
     app.state.settings = settings
     app.state.engine = make_engine(settings.database_url)
     migrate(app.state.engine)
-    app.state.bus = EventBus()
+    app.state.bus = EventBus(make_relay(settings.database_url, settings.broker_url))
     app.state.dispatcher = dispatcher or default_dispatcher(settings)
     _add_error_handlers(app)
 

@@ -115,6 +115,8 @@ class StreamEvent(SQLModel, table=True):
     """Append-only log that SSE clients replay from (Last-Event-ID) and follow live."""
 
     __tablename__ = "stream_event"
+    # Coalescing deletes a run's older `progress` rows on every ingest: found by this index.
+    __table_args__ = (Index("ix_stream_event_run_kind", "run_id", "kind"),)
     id: int | None = Field(
         default=None,
         sa_column=Column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
@@ -140,6 +142,36 @@ class ReportPin(SQLModel, table=True):
         sa_column=Column(Integer, ForeignKey("group.id", ondelete="CASCADE"), nullable=True),
     )
     pinned_at: datetime = Field(default_factory=utcnow)
+
+
+class StreamCompaction(SQLModel, table=True):
+    """A finished run whose stream rows were compacted into one `status` row (`kept_id`):
+    a client resuming before `through_id` missed deleted rows and gets a `reset` instead."""
+
+    __tablename__ = "stream_compaction"
+    run_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    through_id: int = Field(sa_type=BigInteger)  # the newest row deleted
+    kept_id: int = Field(sa_type=BigInteger)  # the summary row left in their place
+
+
+class WorkerBase(SQLModel):
+    """What a worker says of itself in its hello, repeated as its heartbeat."""
+
+    name: str = Field(max_length=255, unique=True)  # its Celery node name: one per process
+    host: str = Field(max_length=255)
+    device: str = Field(max_length=64)  # cuda:0 | mps | cpu
+    gpu_name: str | None = Field(default=None, max_length=255)
+    gpu_memory_mb: int | None = None
+    datasets: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    weights: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    version: str = Field(max_length=64)
+    run_id: int | None = None  # the run it trains now, if any
+
+
+class Worker(WorkerBase, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    started_at: datetime = Field(default_factory=utcnow)
+    seen_at: datetime = Field(default_factory=utcnow, index=True)
 
 
 # ---- API shapes ---------------------------------------------------------------------------
@@ -307,3 +339,22 @@ class ReportPinPublic(SQLModel):
     run_id: int | None
     group_id: int | None
     pinned_at: datetime
+
+
+class WorkerPublic(WorkerBase):
+    id: int
+    started_at: datetime
+    seen_at: datetime
+    state: str = Field(description="busy (with run_id) | idle | lost (silent too long)")
+
+
+class QueuedRun(SQLModel):
+    id: int
+    name: str
+    preset: str | None
+    created_at: datetime
+
+
+class WorkerList(SQLModel):
+    workers: list[WorkerPublic]
+    queue: list[QueuedRun] = Field(description="queued runs in the order workers take them")

@@ -82,6 +82,7 @@ export const api = {
   pin: (point, body) => request("PUT", `/api/report/pins/${encodeURIComponent(point)}`, body),
   unpin: (point) => request("DELETE", `/api/report/pins/${encodeURIComponent(point)}`),
   reportUrl: (kind) => `/api/report.${kind}`, // md, html or csv: downloads
+  workers: () => get("/api/workers"),
 };
 
 // The connection state shown in the header: one value for the page, from its open stream.

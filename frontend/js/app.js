@@ -10,10 +10,11 @@ import { reportView } from "./views/report.js";
 import { runView } from "./views/run.js";
 import { runsView } from "./views/runs.js";
 import { signInView } from "./views/signin.js";
+import { workersView } from "./views/workers.js";
 
 const VIEWS = {
   runs: runsView, launch: launchView, run: runView, compare: compareView, group: groupView, report: reportView,
-  signin: signInView,
+  signin: signInView, workers: workersView,
 };
 const LABELS = {
   idle: "idle", connecting: "connecting…", live: "live",

@@ -40,6 +40,7 @@ from sqlmodel import col
 
 from backend.app.core.db import make_engine, migrate
 from backend.app.models import MetricPoint, Run
+from runboard.bench.scaleout import two_process_figures
 from runboard.bench.server import cpu_seconds, serving
 from runboard.bench.stats import percentile
 from worker.schema.errors import InvalidInputError, UserError
@@ -270,6 +271,11 @@ def run_api_bench(args: argparse.Namespace, scale: Scale = Scale()) -> int:
             for end in ("", "-wal", "-shm"):
                 Path(f"{scratch}{end}").unlink(missing_ok=True)
     passed = _print_table(figures)
+    if getattr(args, "scaleout_url", None):  # two API processes on PostgreSQL
+        points, batch = scale.ingest_points, scale.ingest_batch
+        figures["two_processes"] = two_process_figures(
+            args.scaleout_url, args.requests, points, batch
+        )
     report = {
         "benchmark": "api", "when": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),

@@ -91,6 +91,7 @@ TORCH_COMMANDS = {"train", "worker"}
 TORCH_BENCHMARKS = {"trainer", "worker"}
 COUNT = _at_least(1)  # steps, rounds, requests, launches, batch size
 NON_NEGATIVE = _at_least(0)
+POSITIVE = _at_least(1)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -126,6 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=_port, help="port (default RUNBOARD_PORT or 8000)")
     serve.add_argument(
         "--no-worker", action="store_true", help="API only; workers run elsewhere (Redis broker)"
+    )
+    serve.add_argument(
+        "--api-workers",
+        type=POSITIVE,
+        default=1,
+        help="API processes on the one port (default 1; more need PostgreSQL or Redis)",
     )
 
     worker = commands.add_parser("worker", help="train queued runs, one at a time")
@@ -193,6 +200,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--database-url", help="an empty database to fill (default: a new SQLite file in var/bench)"
     )
     api.add_argument("--requests", type=COUNT, default=200, help="timed requests per endpoint")
+    api.add_argument(
+        "--scaleout-url",
+        help="an empty PostgreSQL database for the two-process figures (default: none)",
+    )
     api.add_argument("--out", help="JSON file for the figures (default var/bench/api-...)")
     live = targets.add_parser("worker", help="tracking overhead, live and launch latency")
     live.add_argument("--rounds", type=COUNT, default=3, help="alternating rounds on/off")
@@ -224,7 +235,12 @@ def run(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         from runboard.cli.serve import serve
 
-        return serve(host=args.host, port=args.port, with_worker=not args.no_worker)
+        return serve(
+            host=args.host,
+            port=args.port,
+            with_worker=not args.no_worker,
+            api_workers=args.api_workers,
+        )
     if args.command == "worker":
         from runboard.cli.worker import run_worker
 

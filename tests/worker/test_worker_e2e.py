@@ -241,7 +241,10 @@ def test_a_run_whose_worker_is_killed_resumes_from_its_checkpoint_on_a_new_worke
 def test_epochs_a_killed_worker_checkpointed_but_never_sent_are_stored_once_after_the_resume(
     stack: Stack,
 ) -> None:
-    stack.env["RUNBOARD_HEARTBEAT_TIMEOUT_S"] = "12"
+    # The worker trains on through the API's downtime only within its lease (80 % of the
+    # heartbeat timeout; then it stops, since the run is about to be handed on): long
+    # enough here for an epoch to end meanwhile on a loaded machine.
+    stack.env["RUNBOARD_HEARTBEAT_TIMEOUT_S"] = "40"
     api = stack.api()
     first = stack.worker(api, "w1")
     config = LONGER

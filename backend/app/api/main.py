@@ -13,8 +13,10 @@ from backend.app.api.routes import (
     session,
     stream,
     users,
+    workers,
 )
 
 api_router = APIRouter(prefix="/api")
-for module in (presets, runs, groups, metrics, report, stream, ingest, session, users, health):
+routers = (presets, runs, groups, metrics, report, stream, ingest, workers, session, users, health)
+for module in routers:
     api_router.include_router(module.router)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from worker.schema.broker import DEFAULT_BROKER_DB
@@ -41,9 +43,28 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="larger bodies get 413")
     sse_keepalive_s: float = Field(15.0, gt=0, description="comment lines on idle streams")
     max_metric_points: int = Field(5000, ge=4, description="cap per series when downsampling")
+    event_retention: timedelta = Field(
+        timedelta(days=7),
+        description="how long a finished run's stream rows are kept before compaction: "
+        "seconds, 90s, 30m, 12h, 7d or an ISO 8601 duration (P7D)",
+    )
     frontend_dir: Path | None = Field(
         None, description="the dashboard's static files; default: those installed with runboard"
     )
+
+    @field_validator("event_retention", mode="before")
+    @classmethod
+    def _duration_words(cls, value: Any) -> Any:
+        """`90s`, `30m`, `12h`, `7d` besides what pydantic reads (seconds, P7D, HH:MM:SS)."""
+        if isinstance(value, str):
+            match = DURATION.fullmatch(value.strip())
+            if match:
+                return timedelta(seconds=float(match[1]) * UNIT_S[match[2]])
+        return value
+
+
+DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
+UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 @cache

@@ -21,8 +21,16 @@ from backend.app.crud.runs import (
     list_runs,
     update_run,
 )
-from backend.app.crud.stream import events_after, latest_event_id
+from backend.app.crud.stream import (
+    compact_finished,
+    events_after,
+    latest_event_id,
+    missed_compaction,
+)
 from backend.app.crud.users import Principal
+from backend.app.crud.workers import hello as worker_hello
+from backend.app.crud.workers import list_workers
+from backend.app.crud.workers import public as worker_public
 
 __all__ = [
     "Conflict",
@@ -33,6 +41,7 @@ __all__ = [
     "claim",
     "class_differences",
     "clone_run",
+    "compact_finished",
     "compare",
     "create_group",
     "create_run",
@@ -46,11 +55,15 @@ __all__ = [
     "ingest",
     "latest_event_id",
     "list_runs",
+    "list_workers",
     "mark_lost_runs",
+    "missed_compaction",
     "pin_point",
     "report_card",
     "run_extras",
     "series",
     "unpin_point",
     "update_run",
+    "worker_hello",
+    "worker_public",
 ]

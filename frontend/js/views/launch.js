@@ -7,6 +7,7 @@ import {
 } from "../fields.js";
 import { fieldErrors } from "../format.js";
 import { navigate } from "../router.js";
+import { launchNotice } from "./launch_notice.js";
 
 function control(field) {
   const id = `f-${field.key}`;
@@ -68,6 +69,7 @@ export async function launchView(main, route) {
     h("div", { class: "launch-layout" }, picker, form)]);
 
   const input = (key) => form.querySelector(`#f-${key}`);
+  const checkNotice = launchNotice(form, formError); // no worker with CIFAR-100 or a GPU
   function fill(preset) {
     current = preset;
     for (const field of FIELDS) {
@@ -80,6 +82,7 @@ export async function launchView(main, route) {
     input("name").placeholder = `${preset.id}: ${preset.title}`;
     groupButton.hidden = !WIDTH_GROUP.includes(preset.id);
     showErrors({});
+    checkNotice();
   }
   function values() {
     const out = {};

@@ -8,7 +8,7 @@ import {
   progressLabel, timeLeftSeconds,
 } from "../format.js";
 import { navigate } from "../router.js";
-import { currentEpochBatches, extremes, generalisationGap, mergeEvent, scale } from "../series.js";
+import { currentEpochBatches, extremes, generalisationGap, mergeEvent, mergePoints, scale } from "../series.js";
 
 const C = { train: "#E69F00", test: "#0072B2", ref: "#7F7F7F", batch: "#009E73", gap: "#CC79A7" };
 
@@ -145,7 +145,12 @@ export async function runView(main, route) {
     }
     if (FINISHED.includes(run.status) && !(wasFinished && resultLoaded)) loadResult();
   }
+  // A run compacted after RUNBOARD_EVENT_RETENTION streams no points: read them by REST too
+  // (merging keeps each step once), and again when the stream says `reset`.
+  const reload = () => api.metrics(id).then((m) => { if (mergePoints(store, m.series).length) schedule(); }).catch(() => {});
+  reload();
   const stop = follow(`/api/runs/${id}/stream`, {
+    reset: () => { reload(); api.run(id).then(onSnapshot).catch(() => {}); },
     status: onSnapshot,
     progress: onSnapshot,
     metrics: (data) => { if (mergeEvent(store, data).length) schedule(); },

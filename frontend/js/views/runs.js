@@ -183,7 +183,7 @@ export async function runsView(main, route) {
   epochInput.hidden = shown.value !== "epoch";
 
   // The stream's `ready` marks the point after which every change arrives: list after it.
-  const stop = follow("/api/stream", { ready: load, status: upsert, progress: upsert, deleted: (d) => dropRow(d.id ?? d.run_id) });
+  const stop = follow("/api/stream", { ready: load, reset: load, status: upsert, progress: upsert, deleted: (d) => dropRow(d.id ?? d.run_id) });
   const fallback = setTimeout(() => loaded || load(), 3000);
   const ticker = setInterval(() => {
     for (const [id, run] of runs) if (run.status === "running" && rows.has(id)) updateRow(rows.get(id), run, shown.value);

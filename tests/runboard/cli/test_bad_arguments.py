@@ -57,6 +57,7 @@ BAD: list[tuple[list[str], str]] = [
     (["serve", "--port", "0"], "at least 1"),
     (["serve", "--port", "70000"], "1 to 65535"),
     (["serve", "--workers", "2"], "unrecognized arguments"),
+    (["serve", "--api-workers", "0"], "at least 1"),
     (["worker", "--gpu", "one"], "invalid int value"),
     (["worker", "--gpu", "-1"], "at least 0"),
     (["worker", "--queues", ""], "queue names"),
