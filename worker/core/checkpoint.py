@@ -31,8 +31,11 @@ TEMPORARY_GLOB = f".{CHECKPOINT}.*.tmp"
 
 
 # Fields that may change between attempts without invalidating a checkpoint: more epochs
-# continue training, the others only change how progress is reported.
-RESUME_FREE_FIELDS = {"epochs", "report_every", "loader_workers"}
+# continue training, the others only change how progress is reported or when a run stops.
+RESUME_FREE_FIELDS = {
+    "epochs", "report_every", "loader_workers",
+    "patience", "min_delta", "target_accuracy", "guard_nonfinite", "guard_divergence",
+}  # fmt: skip
 
 
 def continues(saved: dict[str, Any], config: dict[str, Any]) -> bool:

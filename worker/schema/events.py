@@ -177,6 +177,8 @@ class RunResult(BaseModel):
     confusion: list[list[int]] = Field(default_factory=list)  # (100, 100): [true][predicted]
     confusion_coarse: list[list[int]] = Field(default_factory=list)  # (20, 20)
     resumed_from_epoch: int | None = None
+    stopped_by: Literal["patience", "target"] | None = None  # the early-stop rule that fired
+    stopped_epoch: int | None = None  # the epoch after which it fired
 
     @model_validator(mode="before")
     @classmethod
