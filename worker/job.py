@@ -59,7 +59,12 @@ def run_job(run_id: int, config: dict[str, Any], token: str) -> str:
         log.info("run %s not claimed: %s", run_id, exc)
         return "skipped"
     reporter = Reporter(
-        api_url, run_id, token, next_seq=claimed.next_seq, attempt=claimed.attempt
+        api_url,
+        run_id,
+        token,
+        next_seq=claimed.next_seq,
+        attempt=claimed.attempt,
+        sample_resources=True,
     ).start()
     status = "failed"
     try:

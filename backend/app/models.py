@@ -74,6 +74,12 @@ class RunFields(RunBase):
     images_per_second: float | None = None
     parameters: int | None = None
     attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})  # claims so far
+    # Steering: the early-stop rule that ended a succeeded run (patience | target) and after
+    # which epoch; the worker's peak resident memory and CUDA memory (MiB) as sampled.
+    stopped_by: str | None = Field(default=None, max_length=16)
+    stopped_epoch: int | None = None
+    peak_rss_mb: float | None = None
+    peak_gpu_mb: float | None = None
 
 
 class Run(RunFields, table=True):

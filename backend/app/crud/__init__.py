@@ -3,7 +3,7 @@
 from backend.app.crud.attempts import claim, mark_lost_runs
 from backend.app.crud.errors import Conflict, NotFound
 from backend.app.crud.ingest import ingest
-from backend.app.crud.metrics import compare, csv_rows, series
+from backend.app.crud.metrics import compare, csv_rows, downsampled_series, series
 from backend.app.crud.runs import (
     SortKey,
     cancel_run,
@@ -37,6 +37,7 @@ __all__ = [
     "latest_event_id",
     "list_runs",
     "mark_lost_runs",
+    "downsampled_series",
     "series",
     "update_run",
 ]

@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import select as sa_select
+from sqlalchemy import text
 from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
@@ -23,9 +24,8 @@ def series(
     run_id: int,
     names: Sequence[str] = (),
     since_seq: int = 0,
-    max_points: int | None = None,
 ) -> dict[str, list[SeriesPoint]]:
-    """Points per metric name, ordered by step; each series at most `max_points` long."""
+    """Every point per metric name, ordered by step."""
     query = sa_select(
         col(MetricPoint.name),
         col(MetricPoint.seq),
@@ -42,30 +42,65 @@ def series(
     out: dict[str, list[SeriesPoint]] = defaultdict(list)
     for name, seq, epoch, step, value, time in session.execute(query):
         out[name].append({"seq": seq, "epoch": epoch, "step": step, "value": value, "time": time})
-    if max_points is not None:
-        return {name: downsample(points, max_points) for name, points in out.items()}
     return dict(out)
 
 
-def downsample(points: list[SeriesPoint], max_points: int) -> list[SeriesPoint]:
-    """At most `max_points` points keeping the shape: first, last, and each bucket's min/max.
+# Downsampling in the database, in one statement on SQLite (3.28+) and PostgreSQL alike:
+# each series (a name) is numbered in step order and cut into `buckets` buckets of equal
+# size; of a series longer than `max_points` each bucket keeps its first, last, lowest and
+# highest point (nulls, the diverged steps, rank last), so spikes and the range survive.
+# The index (run_id, name, step) serves the scan in step order.
+_DOWNSAMPLE = """
+WITH numbered AS (
+  SELECT name, seq, epoch, step, value, time,
+         ROW_NUMBER() OVER (PARTITION BY name ORDER BY step, id) AS rn,
+         COUNT(*) OVER (PARTITION BY name) AS total
+  FROM metric_point WHERE run_id = :run_id {filters}
+), bucketed AS (
+  SELECT name, seq, epoch, step, value, time, rn, total,
+         ((rn - 1) * :buckets) / total AS bucket
+  FROM numbered
+), ranked AS (
+  SELECT name, seq, epoch, step, value, time, rn, total,
+         MIN(rn) OVER bucket_window AS first_rn,
+         MAX(rn) OVER bucket_window AS last_rn,
+         ROW_NUMBER() OVER (PARTITION BY name, bucket
+           ORDER BY CASE WHEN value IS NULL THEN 1 ELSE 0 END, value, rn) AS low_rank,
+         ROW_NUMBER() OVER (PARTITION BY name, bucket
+           ORDER BY CASE WHEN value IS NULL THEN 1 ELSE 0 END, value DESC, rn) AS high_rank
+  FROM bucketed
+  WINDOW bucket_window AS (PARTITION BY name, bucket)
+)
+SELECT name, seq, epoch, step, value, time, total FROM ranked
+WHERE total <= :max_points OR rn = first_rn OR rn = last_rn OR low_rank = 1 OR high_rank = 1
+ORDER BY name, rn
+"""
 
-    The series is cut into buckets of equal size; each contributes its first, last, lowest
-    and highest point (in step order), so spikes and the overall range survive.
-    """
-    if len(points) <= max_points:
-        return points
-    buckets = max(1, max_points // 4)
-    size = -(-len(points) // buckets)
-    keep: set[int] = {0, len(points) - 1}
-    for start in range(0, len(points), size):
-        indices = range(start, min(start + size, len(points)))
-        valued = [i for i in indices if points[i]["value"] is not None]
-        keep.update((indices[0], indices[-1]))
-        if valued:
-            keep.add(min(valued, key=lambda i: points[i]["value"]))
-            keep.add(max(valued, key=lambda i: points[i]["value"]))
-    return [points[i] for i in sorted(keep)][: max(max_points, 2)]
+
+def downsampled_series(
+    session: Session,
+    run_id: int,
+    names: Sequence[str] = (),
+    since_seq: int = 0,
+    max_points: int = 1000,
+) -> tuple[dict[str, list[SeriesPoint]], dict[str, int]]:
+    """Each series at most `max_points` long, and {name: points stored} of those cut."""
+    filters, params = "", {"run_id": run_id, "max_points": max_points}
+    params["buckets"] = max(1, max_points // 4)
+    if names:
+        marks = ", ".join(f":name_{i}" for i in range(len(names)))
+        filters += f" AND name IN ({marks})"
+        params.update({f"name_{i}": name for i, name in enumerate(names)})
+    if since_seq:
+        filters, params["since_seq"] = filters + " AND seq > :since_seq", since_seq
+    out: dict[str, list[SeriesPoint]] = defaultdict(list)
+    cut: dict[str, int] = {}
+    rows = session.execute(text(_DOWNSAMPLE.format(filters=filters)), params)
+    for name, seq, epoch, step, value, time, total in rows:
+        out[name].append({"seq": seq, "epoch": epoch, "step": step, "value": value, "time": time})
+        if total > max_points:
+            cut[name] = int(total)
+    return dict(out), cut
 
 
 def csv_rows(session: Session, run_id: int) -> Iterator[tuple[Any, ...]]:

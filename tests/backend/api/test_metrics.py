@@ -108,6 +108,10 @@ def test_downsampling_caps_each_series_and_keeps_first_last_min_and_max(
         assert steps[0] == 1 and steps[-1] == 400, max_points
         assert max(values) == 50.0 and min(values) == -7.0, max_points
         assert all(losses[step - 1] == value for step, value in zip(steps, values, strict=True))
+    whole = metrics(client, run_id, "?max_points=1000")
+    assert whole["downsampled"] == {} and len(whole["series"]["batch_loss"]) == 400
+    cut = metrics(client, run_id, "?max_points=40")
+    assert cut["downsampled"] == {"batch_loss": 400}  # the response says which it cut
 
 
 def test_max_points_is_capped_by_the_setting_and_short_series_come_back_whole(
