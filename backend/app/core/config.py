@@ -30,9 +30,20 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="larger bodies get 413")
     sse_keepalive_s: float = Field(15.0, gt=0, description="comment lines on idle streams")
     max_metric_points: int = Field(5000, ge=4, description="cap per series when downsampling")
+    webhook_url: str | None = Field(
+        None, description="POST a JSON message (Slack and Discord format) when a run ends"
+    )
+    public_url: str | None = Field(
+        None, description="the dashboard's address in notification links; default host:port"
+    )
     frontend_dir: Path | None = Field(
         None, description="the dashboard's static files; default: those installed with runboard"
     )
+
+
+    @property
+    def dashboard_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
 
 @cache
