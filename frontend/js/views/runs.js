@@ -3,7 +3,7 @@ import { api, follow } from "../api.js";
 import { actionButton, append, clear, h, setText, toast } from "../dom.js";
 import {
   ACTIVE, FINISHED, duration, integer, percent, progressFraction, progressLabel,
-  runDuration, timeLeftSeconds,
+  runDuration, stoppedLabel, timeLeftSeconds,
 } from "../format.js";
 import { navigate } from "../router.js";
 
@@ -64,6 +64,7 @@ export async function runsView(main, route) {
     const cells = {
       name: h("a", { href: `#/run/${id}`, class: "run-name" }), tags: h("span", { class: "tags" }),
       preset: h("td", { class: "preset" }), status: h("span", { class: "status" }),
+      rule: h("small", { class: "muted stopped-by" }),
       bar: h("progress", { max: 1, value: 0 }), progressText: h("span", { class: "progress-text" }),
       left: h("span", { class: "time-left" }), best: h("td", { class: "num best" }),
       final: h("td", { class: "num final" }), duration: h("td", { class: "num duration" }),
@@ -82,7 +83,7 @@ export async function runsView(main, route) {
     }, { class: "small danger delete" });
     const tr = h("tr", { dataset: { runId: id } },
       h("td", {}, check), h("td", {}, cells.name, " ", h("span", { class: "muted" }, `#${id}`), cells.tags),
-      cells.preset, h("td", {}, cells.status),
+      cells.preset, h("td", {}, cells.status, " ", cells.rule),
       h("td", { class: "progress-cell" }, cells.bar, h("div", { class: "progress-meta" }, cells.progressText, cells.left)),
       cells.best, cells.final, cells.duration, cells.ips,
       h("td", { class: "actions" }, cells.cancel, cells.clone, cells.remove));
@@ -96,6 +97,7 @@ export async function runsView(main, route) {
     setText(cells.preset, run.preset ?? "–");
     setText(cells.status, run.cancel_requested && run.status === "running" ? "cancelling" : run.status);
     cells.status.className = `status status-${run.status}`;
+    setText(cells.rule, stoppedLabel(run)); // the early-stop rule that ended it
     cells.bar.value = progressFraction(run);
     setText(cells.progressText, progressLabel(run));
     const left = timeLeftSeconds(run);
