@@ -35,10 +35,11 @@ function layout(options) {
 }
 
 // A line trace; `name` may come from users, so it is escaped (Plotly renders HTML in names).
-export function line(x, y, { name, color, dash = "solid", width = 2, markers = false, group, legend = true, axis, opacity }) {
+// `uid` (letters, digits, - and _ only) keeps a trace's legend state across live redraws.
+export function line(x, y, { name, color, dash = "solid", width = 2, markers = false, group, legend = true, axis, opacity, uid }) {
   return {
     type: "scatter",
-    uid: name, // a stable id: legend clicks (hidden traces) survive live redraws
+    uid,
     yaxis: axis,
     opacity,
     mode: markers ? "lines+markers" : "lines",

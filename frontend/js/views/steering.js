@@ -56,10 +56,10 @@ export function steeringCharts(id) {
     const cut = count > CHART_POINTS && fetched?.total;
     sampled.hidden = !cut;
     setText(sampled, cut ? `Downsampled by the API: ${integer(data.x.length)} of ${integer(fetched.total)} points, each bucket's first, lowest, highest and last kept.` : "");
-    const traces = [line(data.x, data.y, { name: "batch loss", color: C.raw, width: 1, opacity: weight ? 0.35 : 1 })];
-    if (weight) traces.push(line(data.x, data.smooth, { name: `EMA ${weight.toFixed(2)}`, color: C.smooth }));
+    const traces = [line(data.x, data.y, { name: "batch loss", color: C.raw, width: 1, opacity: weight ? 0.35 : 1, uid: "batch-raw" })];
+    if (weight) traces.push(line(data.x, data.smooth, { name: `EMA ${weight.toFixed(2)}`, color: C.smooth, uid: "batch-ema" }));
     drawLines(batch.plot, traces, { xTitle: "global step (dotted: epochs)", yTitle: "loss",
-      vlines: epochBoundaries(run.steps_per_epoch, run.epochs) });
+      vlines: epochBoundaries(run.steps_per_epoch, run.epoch) }); // the epochs begun so far
   }
 
   function drawResources(store) {
@@ -89,7 +89,8 @@ export function steeringCharts(id) {
       drawBatch(store, run, redraw);
       const lrs = store.lr;
       lr.card.hidden = !lrs;
-      if (lrs) drawLines(lr.plot, [line(lrs.epoch, lrs.value, { name: "lr", color: C.lr, markers: true })], { xTitle: "epoch", yTitle: "lr", showlegend: false });
+      if (lrs) drawLines(lr.plot, [line(lrs.epoch, lrs.value, { name: "lr", color: C.lr, markers: true })], { xTitle: "epoch", yTitle: "lr", showlegend: false,
+        xaxis: { dtick: 1 }, yaxis: { exponentformat: "e", rangemode: "tozero" } });
       drawResources(store);
     },
     onSmoothing(handler) { slider.addEventListener("input", handler); },
