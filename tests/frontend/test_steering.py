@@ -54,6 +54,8 @@ def test_a_run_stopped_by_patience_grows_its_whole_run_loss_chart_live_and_shows
     expect(page.locator('[data-fact="peak"]')).to_contain_text("MiB RSS")
     lrs = page.evaluate("() => document.getElementById('chart-lr').data[0]")
     assert lrs["x"] == [1, 2, 3] and lrs["y"] == [1e-4] * 3
+    shown = page.evaluate("() => document.getElementById('chart-lr')._fullLayout.xaxis.range")
+    assert shown[0] <= 1 and shown[1] >= 3  # every epoch in view
     screenshot(page, "run-stopped-by-patience")
 
     page.goto("/#/runs")

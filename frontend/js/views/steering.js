@@ -90,7 +90,7 @@ export function steeringCharts(id) {
       const lrs = store.lr;
       lr.card.hidden = !lrs;
       if (lrs) drawLines(lr.plot, [line(lrs.epoch, lrs.value, { name: "lr", color: C.lr, markers: true })], { xTitle: "epoch", yTitle: "lr", showlegend: false,
-        xaxis: { dtick: 1 }, yaxis: { exponentformat: "e", rangemode: "tozero" } });
+        xaxis: { dtick: 1, range: [0.5, Math.max(...lrs.epoch) + 0.5] }, yaxis: { exponentformat: "e", rangemode: "tozero" } });
       drawResources(store);
     },
     onSmoothing(handler) { slider.addEventListener("input", handler); },
