@@ -354,7 +354,7 @@ class WebhookReceiver:
         self._arrived = threading.Condition()
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (the standard library's name)
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 with receiver._arrived:
                     receiver.requests += 1

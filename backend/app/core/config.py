@@ -40,7 +40,6 @@ class Settings(BaseSettings):
         None, description="the dashboard's static files; default: those installed with runboard"
     )
 
-
     @property
     def dashboard_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")

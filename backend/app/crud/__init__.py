@@ -30,6 +30,7 @@ __all__ = [
     "create_run",
     "csv_rows",
     "delete_run",
+    "downsampled_series",
     "events_after",
     "get_group",
     "get_run",
@@ -37,7 +38,6 @@ __all__ = [
     "latest_event_id",
     "list_runs",
     "mark_lost_runs",
-    "downsampled_series",
     "series",
     "update_run",
 ]

@@ -175,7 +175,8 @@ def _apply_resources(run: Run, event: ResourcesEvent, points: list[PointRow]) ->
     data = event.data
     for name, value in data.metrics.items():
         points.append(point_row(run.id, event, data.epoch, data.global_step, name, value))
-    rss, gpu = finite(data.metrics.get("rss_mb", 0.0)), finite(data.metrics.get("cuda_peak_mb", 0.0))
+    rss = finite(data.metrics.get("rss_mb", 0.0))
+    gpu = finite(data.metrics.get("cuda_peak_mb", 0.0))
     if rss:
         run.peak_rss_mb = max(run.peak_rss_mb or 0.0, rss)
     if gpu:

@@ -85,7 +85,8 @@ def downsampled_series(
     max_points: int = 1000,
 ) -> tuple[dict[str, list[SeriesPoint]], dict[str, int]]:
     """Each series at most `max_points` long, and {name: points stored} of those cut."""
-    filters, params = "", {"run_id": run_id, "max_points": max_points}
+    filters = ""
+    params: dict[str, int | str] = {"run_id": run_id, "max_points": max_points}
     params["buckets"] = max(1, max_points // 4)
     if names:
         marks = ", ".join(f":name_{i}" for i in range(len(names)))

@@ -48,9 +48,7 @@ def read_metrics(
         data = crud.series(session, run.id, wanted, since_seq)
     else:
         max_points = min(max_points, settings.max_metric_points)
-        data, downsampled = crud.downsampled_series(
-            session, run.id, wanted, since_seq, max_points
-        )
+        data, downsampled = crud.downsampled_series(session, run.id, wanted, since_seq, max_points)
     return {
         "run_id": run.id,
         "last_seq": run.last_seq,
