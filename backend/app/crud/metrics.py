@@ -45,35 +45,29 @@ def series(
     return dict(out)
 
 
-# Downsampling in the database, in one statement on SQLite (3.28+) and PostgreSQL alike:
-# each series (a name) is numbered in step order and cut into `buckets` buckets of equal
-# size; of a series longer than `max_points` each bucket keeps its first, last, lowest and
-# highest point (nulls, the diverged steps, rank last), so spikes and the range survive.
-# The index (run_id, name, step) serves the scan in step order.
-_DOWNSAMPLE = """
-WITH numbered AS (
-  SELECT name, seq, epoch, step, value, time,
-         ROW_NUMBER() OVER (PARTITION BY name ORDER BY step, id) AS rn,
-         COUNT(*) OVER (PARTITION BY name) AS total
-  FROM metric_point WHERE run_id = :run_id {filters}
-), bucketed AS (
-  SELECT name, seq, epoch, step, value, time, rn, total,
-         ((rn - 1) * :buckets) / total AS bucket
-  FROM numbered
-), ranked AS (
-  SELECT name, seq, epoch, step, value, time, rn, total,
-         MIN(rn) OVER bucket_window AS first_rn,
-         MAX(rn) OVER bucket_window AS last_rn,
-         ROW_NUMBER() OVER (PARTITION BY name, bucket
-           ORDER BY CASE WHEN value IS NULL THEN 1 ELSE 0 END, value, rn) AS low_rank,
-         ROW_NUMBER() OVER (PARTITION BY name, bucket
-           ORDER BY CASE WHEN value IS NULL THEN 1 ELSE 0 END, value DESC, rn) AS high_rank
-  FROM bucketed
-  WINDOW bucket_window AS (PARTITION BY name, bucket)
-)
-SELECT name, seq, epoch, step, value, time, total FROM ranked
-WHERE total <= :max_points OR rn = first_rn OR rn = last_rn OR low_rank = 1 OR high_rank = 1
-ORDER BY name, rn
+# Downsampling in the database, portable SQL for SQLite and PostgreSQL: a series (a name)
+# longer than `max_points` is cut into `buckets` buckets of equal step ranges; aggregate
+# window functions over each bucket (no ordering inside it: one pass over the index range
+# (run_id, name, step)) find its first and last step and its lowest and highest value, and
+# only the rows that hold one of them come back, so spikes and the range survive. Ties (a
+# flat series) are trimmed to one row each in Python.
+_COUNTS = """
+SELECT name, COUNT(*), MIN(step), MAX(step) FROM metric_point
+WHERE run_id = :run_id {filters} GROUP BY name
+"""
+_EDGES = """
+SELECT seq, epoch, step, value, time, bucket, first_step, last_step, low, high FROM (
+  SELECT seq, epoch, step, value, time, bucket,
+         MIN(step) OVER bucket_window AS first_step, MAX(step) OVER bucket_window AS last_step,
+         MIN(value) OVER bucket_window AS low, MAX(value) OVER bucket_window AS high
+  FROM (
+    SELECT seq, epoch, step, value, time, ((step - :low_step) * :buckets) / :span AS bucket
+    FROM metric_point WHERE run_id = :run_id AND name = :name {since}
+  ) bucketed
+  WINDOW bucket_window AS (PARTITION BY bucket)
+) edged
+WHERE step = first_step OR step = last_step OR value = low OR value = high
+ORDER BY step, seq
 """
 
 
@@ -86,22 +80,57 @@ def downsampled_series(
 ) -> tuple[dict[str, list[SeriesPoint]], dict[str, int]]:
     """Each series at most `max_points` long, and {name: points stored} of those cut."""
     filters = ""
-    params: dict[str, int | str] = {"run_id": run_id, "max_points": max_points}
-    params["buckets"] = max(1, max_points // 4)
+    params: dict[str, int | str] = {"run_id": run_id}
     if names:
         marks = ", ".join(f":name_{i}" for i in range(len(names)))
         filters += f" AND name IN ({marks})"
         params.update({f"name_{i}": name for i, name in enumerate(names)})
+    since = " AND seq > :since_seq" if since_seq else ""
     if since_seq:
-        filters, params["since_seq"] = filters + " AND seq > :since_seq", since_seq
-    out: dict[str, list[SeriesPoint]] = defaultdict(list)
+        params["since_seq"] = since_seq
+    counts = session.execute(text(_COUNTS.format(filters=filters + since)), params).all()
+    short = [name for name, total, _, _ in counts if total <= max_points]
+    out = series(session, run_id, short, since_seq) if short else {}
     cut: dict[str, int] = {}
-    rows = session.execute(text(_DOWNSAMPLE.format(filters=filters)), params)
-    for name, seq, epoch, step, value, time, total in rows:
-        out[name].append({"seq": seq, "epoch": epoch, "step": step, "value": value, "time": time})
-        if total > max_points:
-            cut[name] = int(total)
-    return dict(out), cut
+    for name, total, low_step, high_step in counts:
+        if total <= max_points:
+            continue
+        cut[name] = int(total)
+        edges = {
+            "run_id": run_id, "name": name, "low_step": low_step, "span": high_step - low_step + 1,
+            "buckets": max(1, max_points // 4),  # each keeps up to 4 points
+        }  # fmt: skip
+        if since_seq:
+            edges["since_seq"] = since_seq
+        rows = session.execute(text(_EDGES.format(since=since)), edges)
+        out[name] = _one_of_each(rows)
+    return out, cut
+
+
+def _one_of_each(rows: Any) -> list[SeriesPoint]:
+    """Of each bucket's rows (in step order) the first, last, lowest and highest, once."""
+    kept: list[SeriesPoint] = []
+    roles: dict[int, set[str]] = defaultdict(set)  # bucket -> the roles already filled
+    pending_last: dict[int, SeriesPoint] = {}
+    for seq, epoch, step, value, time, bucket, first, last, low, high in rows:
+        point = {"seq": seq, "epoch": epoch, "step": step, "value": value, "time": time}
+        taken, wanted = roles[bucket], set()
+        if step == first and "first" not in taken:
+            wanted.add("first")
+        if value is not None and value == low and "low" not in taken:
+            wanted.add("low")
+        if value is not None and value == high and "high" not in taken:
+            wanted.add("high")
+        if wanted:
+            taken |= wanted
+            kept.append(point)
+        elif step == last:
+            pending_last[bucket] = point  # the bucket's very last row wins
+    for bucket, point in pending_last.items():
+        if all(point is not other for other in kept):
+            kept.append(point)
+    kept.sort(key=lambda point: (point["step"], point["seq"]))
+    return kept
 
 
 def csv_rows(session: Session, run_id: int) -> Iterator[tuple[Any, ...]]:
