@@ -144,3 +144,29 @@ def test_an_older_attempt_is_fenced_out_once_another_worker_claims_the_run(
     assert old.should_stop() and old.rejected is not None and "superseded" in old.rejected
     series = httpx.get(f"{server.url}/api/runs/{run_id}/metrics").json()["series"]
     assert "batch_loss" not in series
+
+
+def test_resources_are_sampled_on_the_reporting_thread_and_the_summary_keeps_peak_memory(
+    api: tuple[ServerProcess, str],
+) -> None:
+    server, database_url = api
+    run = create_run(server.url, preset="2")
+    token = ingest_token(database_url, run["id"])
+    with ApiClient(server.url, token) as client:
+        claimed = client.claim(run["id"], worker_host())
+    reporter = Reporter(
+        server.url, run["id"], token, claimed.next_seq, claimed.attempt, sample_resources=True
+    ).start()
+    reporter.emit(Batch(**_batch(7)))  # a position to sample at: epoch 1, step 7
+    deadline = time.monotonic() + 30
+    series: dict[str, list[dict[str, float]]] = {}
+    while "rss_mb" not in series and time.monotonic() < deadline:
+        series = httpx.get(f"{server.url}/api/runs/{run['id']}/metrics").json()["series"]
+        time.sleep(0.1)
+    assert reporter.close(60)
+
+    assert series["rss_mb"][0]["step"] == 7 and series["rss_mb"][0]["value"] > 10  # MiB
+    assert "cpu_percent" in series
+    assert not any(name.startswith(("cuda_", "gpu_")) for name in series)  # no GPU here
+    peak = httpx.get(f"{server.url}/api/runs/{run['id']}").json()["peak_rss_mb"]
+    assert peak == max(point["value"] for point in series["rss_mb"])
