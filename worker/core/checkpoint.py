@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from worker.schema.runconfig import RunConfig
+
 log = logging.getLogger("runboard.worker")
 CHECKPOINT = "checkpoint.pt"
 PREVIOUS = "checkpoint.prev.pt"
@@ -38,13 +40,18 @@ RESUME_FREE_FIELDS = {
 }  # fmt: skip
 
 
+_DEFAULTS = RunConfig().model_dump(mode="json")
+
+
 def continues(saved: dict[str, Any], config: dict[str, Any]) -> bool:
     """Whether a checkpoint continues this run config (as JSON): the same run, and no
     further than its epochs."""
     if saved["epoch"] > config["epochs"]:
         return False
     fixed = (name for name in config if name not in RESUME_FREE_FIELDS)
-    return all(saved["config"].get(name) == config[name] for name in fixed)
+    # A field newer than the checkpoint counts as its default (a constant lr schedule).
+    before = {**_DEFAULTS, **saved["config"]}
+    return all(before.get(name) == config[name] for name in fixed)
 
 
 def rng_states() -> dict[str, Any]:
