@@ -68,18 +68,18 @@ export function steeringCharts(id) {
     resources.card.hidden = !cpu && !rss;
     if (!resources.card.hidden) {
       const traces = [];
-      if (rss) traces.push(line(minutesSinceStart(rss.time), rss.value, { name: "resident memory (MiB)", color: C.rss }));
+      if (rss) traces.push(line(minutesSinceStart(rss.time), rss.value, { name: "resident memory (MiB)", color: C.rss, uid: "rss_mb" }));
       for (const [name, label] of CUDA_SERIES) {
-        if (store[name]) traces.push(line(minutesSinceStart(store[name].time), store[name].value, { name: `CUDA ${label} (MiB)`, color: C.gpu, dash: name === "cuda_peak_mb" ? "dot" : "solid" }));
+        if (store[name]) traces.push(line(minutesSinceStart(store[name].time), store[name].value, { name: `CUDA ${label} (MiB)`, color: C.gpu, dash: name === "cuda_peak_mb" ? "dot" : "solid", uid: name }));
       }
-      if (cpu) traces.push(line(minutesSinceStart(cpu.time), cpu.value, { name: "CPU (% of a core)", color: C.cpu, axis: "y2" }));
+      if (cpu) traces.push(line(minutesSinceStart(cpu.time), cpu.value, { name: "CPU (% of a core)", color: C.cpu, axis: "y2", uid: "cpu_percent" }));
       drawLines(resources.plot, traces, { xTitle: "minutes", yTitle: "MiB", y2Title: "CPU %" });
     }
     const present = GPU_SERIES.filter(([name]) => store[name]);
     gpu.card.hidden = !present.length;
     if (present.length) {
       drawLines(gpu.plot, present.map(([name, label], i) => line(minutesSinceStart(store[name].time), store[name].value,
-        { name: label, color: [C.gpu, C.cpu, C.rss][i] })), { xTitle: "minutes", yTitle: "" });
+        { name: label, color: [C.gpu, C.cpu, C.rss][i], uid: name })), { xTitle: "minutes", yTitle: "" });
     }
   }
 
