@@ -39,7 +39,7 @@ from sqlalchemy import Engine, func, insert, select, text
 from sqlmodel import Session, col
 
 from backend.app.core.db import make_engine, migrate
-from backend.app.crud.points import insert_points
+from backend.app.crud.points import PointRow, insert_points
 from backend.app.models import MetricPoint, Run
 from runboard.bench.server import cpu_seconds, serving
 from runboard.bench.stats import percentile
@@ -128,7 +128,7 @@ def populate(engine: Engine, scale: Scale, seed: int = 0) -> list[int]:
     with engine.begin() as connection:
         connection.execute(insert(Run), runs)
         ids = [int(i) for i in connection.execute(text("SELECT id FROM run ORDER BY id")).scalars()]
-    per_epoch, chunk = max(1, scale.batch_points // scale.epochs), []
+    per_epoch, chunk = max(1, scale.batch_points // scale.epochs), list[PointRow]()
     stride = max(1, STEPS_PER_EPOCH // per_epoch)  # 1: every step of the epoch stored
     for run_id, (ceiling, seconds) in zip(ids, curves, strict=True):
         seq, t = 0, 1.7e9 + run_id * 3600.0

@@ -100,7 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="override a config field (repeatable), e.g. --set lr=0.001 --set widths=64/64/64/128",
     )
-    train.add_argument("--dataset", choices=["cifar100", "synthetic", "synthetic-easy"], help="shortcut for --set")
+    train.add_argument(
+        "--dataset", choices=["cifar100", "synthetic", "synthetic-easy"], help="shortcut for --set"
+    )
     train.add_argument("--epochs", type=int, help="shortcut for --set epochs=N")
     train.add_argument(
         "--out", help="folder for checkpoints and result.json; an existing run there resumes"

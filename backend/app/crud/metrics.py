@@ -126,7 +126,7 @@ def _one_of_each(rows: Any) -> list[SeriesPoint]:
             kept.append(point)
         elif step == last:
             pending_last[bucket] = point  # the bucket's very last row wins
-    for bucket, point in pending_last.items():
+    for point in pending_last.values():
         if all(point is not other for other in kept):
             kept.append(point)
     kept.sort(key=lambda point: (point["step"], point["seq"]))
