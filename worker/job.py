@@ -66,6 +66,7 @@ def run_job(run_id: int, config: dict[str, Any], token: str) -> str:
         next_seq=claimed.next_seq,
         attempt=claimed.attempt,
         lease_s=claimed.lease_s,
+        sample_resources=True,
     ).start()
     status = "failed"
     hello.busy_with(run_id)

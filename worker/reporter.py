@@ -17,12 +17,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from worker.client import ApiClient, RefusedError, TransientError, patiently
+from worker.resources import SAMPLE_INTERVAL_S, ResourceSampler
 from worker.schema.events import (
     STEP_COLUMNS,
     Batch,
     EventData,
     EventKind,
     Heartbeat,
+    Resources,
+    Started,
     Steps,
 )
 from worker.schema.messages import IngestReply, envelope
@@ -53,6 +56,7 @@ class Reporter:
     next_seq: int  # the first sequence number this attempt sends
     attempt: int | None = None  # from the claim; the API refuses batches of older attempts
     lease_s: float | None = None  # from the claim: see LEASE_FRACTION
+    sample_resources: bool = False  # CPU, memory and GPU every SAMPLE_INTERVAL_S, as metrics
     api: ApiClient = field(init=False)  # with the run's token
     _buffer: deque[dict[str, Any]] = field(default_factory=deque)
     _lock: threading.Condition = field(default_factory=threading.Condition)
@@ -65,6 +69,9 @@ class Reporter:
     _failed_since_contact: bool = False
     abandoned: bool = False  # the lease ran out: nothing more is sent
     sent_batches: int = 0
+    _sampler: ResourceSampler | None = None
+    _position: tuple[int, int] | None = None  # (epoch, global step) of the latest step
+    _next_sample: float = 0.0  # time.monotonic()
 
     def __post_init__(self) -> None:
         self.api = ApiClient(self.api_url, self.token)
@@ -92,6 +99,7 @@ class Reporter:
         return self.abandoned
 
     def start(self) -> Reporter:
+        self._sampler = ResourceSampler() if self.sample_resources else None
         self._thread = threading.Thread(target=self._send_loop, name="reporter", daemon=True)
         self._thread.start()
         return self
@@ -103,6 +111,7 @@ class Reporter:
             if self.abandoned:
                 return
             now = time.time()
+            self._track_position(data)
             if isinstance(data, Batch):
                 if self._append_to_columns(data, now):
                     return
@@ -136,6 +145,22 @@ class Reporter:
             columns[name].append(value)
         return True
 
+    def _track_position(self, data: EventData) -> None:
+        if isinstance(data, Batch):
+            self._position = data.epoch, data.global_step
+        elif isinstance(data, Started):
+            self._position = data.start_epoch, (data.start_epoch - 1) * data.steps_per_epoch + 1
+
+    def _sample(self) -> None:
+        """Emit a Resources sample when one is due and a step position is known."""
+        if self._sampler is None or self._position is None:
+            return
+        if time.monotonic() < self._next_sample:
+            return
+        self._next_sample = time.monotonic() + SAMPLE_INTERVAL_S
+        epoch, global_step = self._position
+        self.emit(Resources(epoch=epoch, global_step=global_step, metrics=self._sampler.sample()))
+
     def should_stop(self) -> bool:
         """True once the user asked to cancel, the API refused the run, or the lease ran out."""
         return self._stop_requested.is_set() or self._abandon_if_lease_lost()
@@ -159,6 +184,8 @@ class Reporter:
     def _send_loop(self) -> None:
         last_contact = time.monotonic()
         while True:
+            if not self._closing:
+                self._sample()
             with self._lock:
                 if not self._buffer and not self._closing:
                     self._lock.wait(FLUSH_INTERVAL_S)

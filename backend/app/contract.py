@@ -187,6 +187,7 @@ CROSS_FIELD_RULES = {
     "image_size": "the MLP takes 32 px only; a CNN's parameters must fit a GPU (1e9)",
     "fc_width": "an MLP's parameters must fit a GPU (1e9)",
     "batch_size": "one batch's activations must fit a GPU (2^33 values)",
+    "warmup_epochs": "fewer than the run's epochs",
 }
 
 

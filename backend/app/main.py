@@ -22,6 +22,7 @@ from backend.app.body_limit import RunboardAPI
 from backend.app.core.bus import EventBus, make_relay
 from backend.app.core.config import AuthMode, Settings, get_settings
 from backend.app.core.db import make_engine, migrate
+from backend.app.core.webhook import Webhook, attach
 from backend.app.dispatch import CeleryDispatcher, Dispatcher
 from backend.app.frontend import mount_frontend
 from backend.app.watchdog import watch_heartbeats
@@ -42,6 +43,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         watchdog.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watchdog
+        if app.state.webhook is not None:
+            await asyncio.to_thread(app.state.webhook.close)  # sends what is queued, briefly
         app.state.bus.close()
         app.state.engine.dispose()
 
@@ -114,6 +117,10 @@ def create_app(settings: Settings | None = None, dispatcher: Dispatcher | None =
     app.state.engine = make_engine(settings.database_url)
     migrate(app.state.engine)
     app.state.bus = EventBus(make_relay(settings.database_url, settings.broker_url))
+    app.state.webhook = None
+    if settings.webhook_url:
+        app.state.webhook = Webhook(settings.webhook_url, settings.dashboard_url)
+        attach(app.state.engine, app.state.webhook)
     app.state.dispatcher = dispatcher or default_dispatcher(settings)
     _add_error_handlers(app)
 

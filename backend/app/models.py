@@ -82,6 +82,12 @@ class RunFields(RunBase):
     # Who: a user's name (names are never reused), None where auth was off.
     created_by: str | None = Field(default=None, max_length=32, index=True)
     cancelled_by: str | None = Field(default=None, max_length=32)
+    # Steering: the early-stop rule that ended a succeeded run (patience | target) and after
+    # which epoch; the worker's peak resident memory and CUDA memory (MiB) as sampled.
+    stopped_by: str | None = Field(default=None, max_length=16)
+    stopped_epoch: int | None = None
+    peak_rss_mb: float | None = None
+    peak_gpu_mb: float | None = None
 
 
 class Run(RunFields, table=True):

@@ -65,7 +65,12 @@ export const api = {
   cancel: (id) => post(`/api/runs/${id}/cancel`),
   clone: (id) => post(`/api/runs/${id}/clone`, {}),
   remove: (id) => request("DELETE", `/api/runs/${id}`),
-  metrics: (id) => get(`/api/runs/${id}/metrics`),
+  metrics(id, { names, maxPoints } = {}) {
+    const query = new URLSearchParams();
+    if (names) query.set("names", names.join(","));
+    if (maxPoints) query.set("max_points", String(maxPoints));
+    return get(`/api/runs/${id}/metrics${query.size ? `?${query}` : ""}`);
+  },
   compare(ids, options = {}) {
     const query = new URLSearchParams({ ids: ids.join(",") });
     for (const key of ["threshold", "epoch"]) if (options[key]) query.set(key, options[key]);

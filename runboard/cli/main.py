@@ -204,6 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--scaleout-url",
         help="an empty PostgreSQL database for the two-process figures (default: none)",
     )
+    api.add_argument(
+        "--every-step", action="store_true", help="every step's loss stored: 3.9M batch points"
+    )
     api.add_argument("--out", help="JSON file for the figures (default var/bench/api-...)")
     live = targets.add_parser("worker", help="tracking overhead, live and launch latency")
     live.add_argument("--rounds", type=COUNT, default=3, help="alternating rounds on/off")

@@ -197,3 +197,24 @@ def test_replicate_statistics_agree_with_the_apis_by_hand_values(page: Page) -> 
     assert call(page, "stats.js", "m.timeToAccuracy({epoch: 2, seconds: 22.4})") == "epoch 2 · 22 s"
     effect = "{against: '1', difference_pp: 7.1, ci_low_pp: 5.9, ci_high_pp: 8.3}"
     assert call(page, "views/report.js", f"m.effectText({effect})") == "+7.1 pp [+5.9, +8.3] vs 1"
+
+
+def test_the_whole_run_batch_loss_gets_epoch_lines_and_the_rules_read_as_words(
+    page: Page,
+) -> None:
+    store = "{batch_loss: {step: [1, 2, 3], epoch: [1, 1, 2], value: [4, null, 2], time: []}}"
+    whole = call(page, "series.js", f"m.wholeRunBatches({store}, 0.5)")
+    assert whole["x"] == [1, 2, 3] and whole["y"] == [4, None, 2]
+    assert whole["smooth"][1] is None and 2 < whole["smooth"][2] < 4  # EMA keeps gaps
+    assert call(page, "series.js", "m.epochBoundaries(196, 3)") == [196.5, 392.5]
+    config = "{patience: 3, min_delta: 0.01, target_accuracy: 0.5, guard_divergence: 10}"
+    assert call(page, "format.js", f"m.rulesLabel({config})") == (
+        "patience 3 epochs (min gain 1.0%), target 50.0%, guard NaN/inf, guard 10× first loss"
+    )
+    assert call(page, "format.js", "m.rulesLabel({guard_nonfinite: false})") == "none"
+    stopped = "{stopped_by: 'patience', stopped_epoch: 5}"
+    assert call(page, "format.js", f"m.stoppedLabel({stopped})") == "patience after epoch 5"
+    field = "{kind: 'optfloat'}"
+    assert call(
+        page, "fields.js", f"[m.fromFormValue({field}, ''), m.fromFormValue({field}, '0.5')]"
+    ) == [None, 0.5]

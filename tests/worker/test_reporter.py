@@ -171,3 +171,29 @@ def test_a_reporter_out_of_contact_for_most_of_its_lease_stops_and_sends_nothing
     assert not lost.close(60) and time.monotonic() - started < 15
     series = httpx.get(f"{server.url}/api/runs/{run['id']}/metrics").json()["series"]
     assert series.get("batch_loss", []) == []
+
+
+def test_resources_are_sampled_on_the_reporting_thread_and_the_summary_keeps_peak_memory(
+    api: tuple[ServerProcess, str],
+) -> None:
+    server, database_url = api
+    run = create_run(server.url, preset="2")
+    token = ingest_token(database_url, run["id"])
+    with ApiClient(server.url, token) as client:
+        claimed = client.claim(run["id"], worker_host())
+    reporter = Reporter(
+        server.url, run["id"], token, claimed.next_seq, claimed.attempt, sample_resources=True
+    ).start()
+    reporter.emit(Batch(**_batch(7)))  # a position to sample at: epoch 1, step 7
+    deadline = time.monotonic() + 30
+    series: dict[str, list[dict[str, float]]] = {}
+    while "rss_mb" not in series and time.monotonic() < deadline:
+        series = httpx.get(f"{server.url}/api/runs/{run['id']}/metrics").json()["series"]
+        time.sleep(0.1)
+    assert reporter.close(60)
+
+    assert series["rss_mb"][0]["step"] == 7 and series["rss_mb"][0]["value"] > 10  # MiB
+    assert "cpu_percent" in series
+    assert not any(name.startswith(("cuda_", "gpu_")) for name in series)  # no GPU here
+    peak = httpx.get(f"{server.url}/api/runs/{run['id']}").json()["peak_rss_mb"]
+    assert peak == max(point["value"] for point in series["rss_mb"])

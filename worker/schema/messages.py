@@ -23,6 +23,7 @@ from worker.schema.events import (
     Heartbeat,
     RecoveredSteps,
     Released,
+    Resources,
     Started,
     StatusChange,
     Steps,
@@ -89,9 +90,15 @@ class ReleasedEvent(_Envelope):
     data: Released = Field(default_factory=Released)
 
 
+class ResourcesEvent(_Envelope):
+    kind: Literal[EventKind.resources]
+    data: Resources
+
+
 IngestEvent = Annotated[
     StartedEvent | BatchEvent | BatchesEvent | RecoveredBatchesEvent | EpochEvent
-    | FinishedEvent | StatusEvent | HeartbeatEvent | FailedEvent | ReleasedEvent,
+    | FinishedEvent | StatusEvent | HeartbeatEvent | FailedEvent | ReleasedEvent
+    | ResourcesEvent,
     Field(discriminator="kind"),
 ]  # fmt: skip
 

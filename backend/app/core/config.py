@@ -48,6 +48,12 @@ class Settings(BaseSettings):
         description="how long a finished run's stream rows are kept before compaction: "
         "seconds, 90s, 30m, 12h, 7d or an ISO 8601 duration (P7D)",
     )
+    webhook_url: str | None = Field(
+        None, description="POST a JSON message (Slack and Discord format) when a run ends"
+    )
+    public_url: str | None = Field(
+        None, description="the dashboard's address in notification links; default host:port"
+    )
     frontend_dir: Path | None = Field(
         None, description="the dashboard's static files; default: those installed with runboard"
     )
@@ -61,6 +67,10 @@ class Settings(BaseSettings):
             if match:
                 return timedelta(seconds=float(match[1]) * UNIT_S[match[2]])
         return value
+
+    @property
+    def dashboard_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
 
 DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")

@@ -4,7 +4,7 @@ from backend.app.crud.attempts import claim, mark_lost_runs
 from backend.app.crud.classes import class_differences
 from backend.app.crud.errors import Conflict, NotFound
 from backend.app.crud.ingest import ingest
-from backend.app.crud.metrics import compare, csv_rows, series
+from backend.app.crud.metrics import compare, csv_rows, downsampled_series, series
 from backend.app.crud.replicas import group_difference, group_series, run_extras
 from backend.app.crud.report import pin as pin_point
 from backend.app.crud.report import report_card
@@ -47,6 +47,7 @@ __all__ = [
     "create_run",
     "csv_rows",
     "delete_run",
+    "downsampled_series",
     "events_after",
     "get_group",
     "get_run",

@@ -22,7 +22,7 @@ function control(field) {
     input = h("span", { id, class: "checks", role: "group", "aria-describedby": describedBy },
       field.options.map((o) => h("label", {}, h("input", { type: "checkbox", name: field.key, value: o }), ` ${o}`)));
   } else {
-    const numeric = ["int", "optint", "float"].includes(field.kind);
+    const numeric = ["int", "optint", "float", "optfloat"].includes(field.kind);
     input = h("input", { ...common, type: numeric ? "number" : "text", step: field.step || (numeric ? "1" : undefined) });
   }
   const label = field.kind === "multi"

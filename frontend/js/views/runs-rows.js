@@ -4,7 +4,7 @@ import { api } from "../api.js";
 import { actionButton, clear, h, setText } from "../dom.js";
 import {
   ACTIVE, FINISHED, duration, integer, percent, progressFraction, progressLabel,
-  runDuration, timeLeftSeconds,
+  runDuration, stoppedLabel, timeLeftSeconds,
 } from "../format.js";
 import { navigate } from "../router.js";
 import { meanStd, summarize, timeToAccuracy } from "../stats.js";
@@ -26,6 +26,7 @@ export function buildRow(id, { onSelect, onDelete }) {
   const cells = {
     name: h("a", { href: `#/run/${id}`, class: "run-name" }), tags: h("span", { class: "tags" }),
     by: h("td", { class: "by" }), preset: h("td", { class: "preset" }), status: h("span", { class: "status" }),
+    rule: h("small", { class: "muted stopped-by" }),
     bar: h("progress", { max: 1, value: 0 }), progressText: h("span", { class: "progress-text" }),
     left: h("span", { class: "time-left" }), best: h("td", { class: "num best" }),
     final: h("td", { class: "num final" }), value: h("td", { class: "num value" }),
@@ -45,7 +46,7 @@ export function buildRow(id, { onSelect, onDelete }) {
   }, { class: "small danger delete" });
   const tr = h("tr", { dataset: { runId: id } },
     h("td", {}, check), h("td", {}, cells.name, " ", h("span", { class: "muted" }, `#${id}`), cells.tags),
-    cells.by, cells.preset, h("td", {}, cells.status),
+    cells.by, cells.preset, h("td", {}, cells.status, " ", cells.rule),
     h("td", { class: "progress-cell" }, cells.bar, h("div", { class: "progress-meta" }, cells.progressText, cells.left)),
     cells.best, cells.final, cells.value, cells.tta, cells.duration, cells.ips,
     h("td", { class: "actions" }, cells.cancel, cells.clone, cells.remove));
@@ -60,6 +61,7 @@ export function updateRow(row, run, mode) {
   setText(cells.by, run.created_by ?? "–");
   setText(cells.status, run.cancel_requested && run.status === "running" ? "cancelling" : run.status);
   cells.status.className = `status status-${run.status}`;
+  setText(cells.rule, stoppedLabel(run)); // the early-stop rule that ended it
   cells.bar.value = progressFraction(run);
   setText(cells.progressText, progressLabel(run));
   const left = timeLeftSeconds(run);

@@ -39,13 +39,24 @@ def read_metrics(
         int | None, Query(ge=4, le=1_000_000, description="downsample each series to this")
     ] = None,
 ) -> dict[str, Any]:
-    """Points per metric name; `since_seq` returns only what arrived after that sequence."""
+    """Points per metric name; `since_seq` returns only what arrived after that sequence.
+    With `max_points`, a longer series is downsampled in the database (per bucket its
+    first, last, lowest and highest point) and `downsampled` names it with the number of
+    points it holds."""
     assert run.id is not None
     wanted = [name.strip() for name in names.split(",") if name.strip()] if names else []
-    if max_points is not None:
+    downsampled: dict[str, int] = {}
+    if max_points is None:
+        data = crud.series(session, run.id, wanted, since_seq)
+    else:
         max_points = min(max_points, settings.max_metric_points)
-    data = crud.series(session, run.id, wanted, since_seq, max_points)
-    return {"run_id": run.id, "last_seq": run.last_seq, "series": data}
+        data, downsampled = crud.downsampled_series(session, run.id, wanted, since_seq, max_points)
+    return {
+        "run_id": run.id,
+        "last_seq": run.last_seq,
+        "series": data,
+        "downsampled": downsampled,
+    }
 
 
 @router.get(
