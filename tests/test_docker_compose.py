@@ -266,6 +266,9 @@ def test_the_database_data_and_checkpoints_live_on_declared_volumes() -> None:
         assert path.startswith("/"), f"the API's database {path} is not an absolute path"
         volume = volume_holding(api, str(PurePosixPath(path).parent))
         assert volume in declared, f"the API's database {path} is not on a declared volume"
+    else:  # the postgres service keeps its cluster on a volume
+        postgres = services()["postgres"]
+        assert volume_holding(postgres, "/var/lib/postgresql/data") in declared
     workers = {name: service for name, service in services().items() if is_worker(service)}
     assert workers
     for name, service in workers.items():
@@ -274,6 +277,19 @@ def test_the_database_data_and_checkpoints_live_on_declared_volumes() -> None:
             assert setting in env, f"{name}: {setting} is not set"
             volume = volume_holding(service, env[setting])
             assert volume in declared, f"{name}: {setting}={env[setting]} is not on a volume"
+
+
+def test_the_api_runs_two_processes_on_the_postgres_service() -> None:
+    api, postgres = services()["api"], services()["postgres"]
+    assert build_parser().parse_args(command_of(api)).api_workers == 2
+    url = environment_of(api)["RUNBOARD_DATABASE_URL"]
+    assert url.startswith("postgresql+psycopg://") and "@postgres:5432/" in url, url
+    depends = api.get("depends_on") or {}
+    assert "postgres" in depends and "ports" not in postgres  # not published at all
+    user = postgres["environment"]["POSTGRES_USER"]
+    password = postgres["environment"]["POSTGRES_PASSWORD"]
+    database = postgres["environment"]["POSTGRES_DB"]
+    assert url.endswith(f"://{user}:{password}@postgres:5432/{database}")
 
 
 def test_published_ports_listen_on_loopback_only() -> None:

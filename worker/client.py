@@ -21,7 +21,7 @@ import pydantic
 import stamina
 from httpx_sse import EventSource, ServerSentEvent, SSEError, connect_sse
 
-from worker.schema.messages import ClaimReply, ClaimRequest, IngestReply
+from worker.schema.messages import ClaimReply, ClaimRequest, IngestReply, WorkerHello
 
 log = logging.getLogger("runboard.worker")
 # Each retry is logged here with what failed and why (or printed, by `runboard submit`);
@@ -166,6 +166,10 @@ class ApiClient:
         body = {"events": events, "attempt": attempt}
         return _parsed(self._call("POST", f"/api/runs/{run_id}/events", json=body), IngestReply)
 
+    def hello(self, hello: WorkerHello) -> None:
+        """Say what this worker is and does (POST /api/workers, the API token if any)."""
+        self._call("POST", "/api/workers", json=hello.model_dump(mode="json"))
+
     def get_run(self, run_id: int) -> dict[str, Any]:
         """The run as the API shows it (GET /api/runs/{id}); 404 once it is deleted."""
         return _json_object(self._call("GET", f"/api/runs/{run_id}"))
@@ -173,6 +177,10 @@ class ApiClient:
     def create_run(self, body: dict[str, Any]) -> dict[str, Any]:
         """Queue a run (POST /api/runs: preset, overrides, name, tags); the new run."""
         return _json_object(self._call("POST", "/api/runs", expect=201, json=body))
+
+    def report_card(self) -> dict[str, Any]:
+        """The report card, one row per homework point (GET /api/report)."""
+        return _json_object(self._call("GET", "/api/report"))
 
     def follow(
         self, run_id: int, last_event_id: str | None = None

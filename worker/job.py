@@ -13,6 +13,7 @@ import threading
 import traceback
 from typing import Any
 
+from worker import hello
 from worker.client import ApiClient, RefusedError, patiently
 from worker.config import worker_settings
 from worker.reporter import Reporter
@@ -59,9 +60,16 @@ def run_job(run_id: int, config: dict[str, Any], token: str) -> str:
         log.info("run %s not claimed: %s", run_id, exc)
         return "skipped"
     reporter = Reporter(
-        api_url, run_id, token, next_seq=claimed.next_seq, attempt=claimed.attempt
+        api_url,
+        run_id,
+        token,
+        next_seq=claimed.next_seq,
+        attempt=claimed.attempt,
+        lease_s=claimed.lease_s,
+        sample_resources=True,
     ).start()
     status = "failed"
+    hello.busy_with(run_id)
     try:
         status = _train(run_id, config, reporter)
     except ShutdownRelease:
@@ -73,8 +81,11 @@ def run_job(run_id: int, config: dict[str, Any], token: str) -> str:
         error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR]
         reporter.emit(Failed(error=error, traceback=traceback.format_exc()[-MAX_TRACE:]))
     finally:
+        hello.busy_with(None)
         delivered = reporter.close()
-        if not delivered:
+        if reporter.abandoned:
+            status = "abandoned"  # the API hands the run on: its next worker resumes it
+        elif not delivered:
             log.error("run %s: some events could not be delivered to the API", run_id)
     return status
 

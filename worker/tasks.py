@@ -9,6 +9,7 @@ from typing import Any
 from celery.exceptions import Reject
 from celery.signals import worker_ready, worker_shutting_down
 
+from worker import hello
 from worker.broker import restore_orphans
 from worker.celery_app import celery_app
 from worker.client import ApiClient, ApiError, patiently
@@ -36,6 +37,13 @@ def train_run(run_id: int, config: dict[str, Any], ingest_token: str) -> str:
 @worker_shutting_down.connect  # type: ignore[untyped-decorator]
 def _stop_training(**kwargs: Any) -> None:
     shutdown_requested.set()
+    hello.stop()
+
+
+@worker_ready.connect  # type: ignore[untyped-decorator]
+def _say_hello(sender: Any = None, **kwargs: Any) -> None:
+    # The Celery node name (`runboard-cpu-<pid>@<host>`): one per worker process.
+    hello.start(str(getattr(sender, "hostname", None) or hello.worker_name()))
 
 
 def _api_answers(api_url: str, wait_s: float) -> bool:

@@ -86,6 +86,7 @@ Tags = Annotated[
 ]
 
 Seed = Annotated[int, Field(ge=0, le=INT32_MAX), json_number]  # RunConfig.seed's range
+EntityId = Annotated[int, Field(ge=1, le=INT32_MAX), json_number]  # a run's or group's id
 Seeds = Annotated[
     list[Seed], Field(min_length=1, max_length=64, json_schema_extra={"uniqueItems": True})
 ]
@@ -96,6 +97,9 @@ Name = Annotated[
     StringConstraints(min_length=1, max_length=200, pattern=NO_NUL),
     AfterValidator(_refuse_nul),
 ]
+# A user's name: short, lower case, safe in a URL path and a shell ("admin" is the bootstrap's).
+USER_NAME = "^[a-z0-9][a-z0-9._-]{0,31}$"
+UserName = Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=USER_NAME)]
 Notes = Annotated[
     str, StringConstraints(max_length=20_000, pattern=NO_NUL), AfterValidator(_refuse_nul)
 ]
@@ -183,6 +187,7 @@ CROSS_FIELD_RULES = {
     "image_size": "the MLP takes 32 px only; a CNN's parameters must fit a GPU (1e9)",
     "fc_width": "an MLP's parameters must fit a GPU (1e9)",
     "batch_size": "one batch's activations must fit a GPU (2^33 values)",
+    "warmup_epochs": "fewer than the run's epochs",
 }
 
 

@@ -11,15 +11,18 @@ from fastapi import FastAPI, Request, status
 from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlmodel import Session
 from starlette.exceptions import HTTPException
 
 from backend.app import crud
+from backend.app.api.auth import auth_mode
 from backend.app.api.main import api_router
 from backend.app.api.openapi import allowed_methods, build_openapi
 from backend.app.body_limit import RunboardAPI
-from backend.app.core.bus import EventBus
-from backend.app.core.config import Settings, get_settings
+from backend.app.core.bus import EventBus, make_relay
+from backend.app.core.config import AuthMode, Settings, get_settings
 from backend.app.core.db import make_engine, migrate
+from backend.app.core.webhook import Webhook, attach
 from backend.app.dispatch import CeleryDispatcher, Dispatcher
 from backend.app.frontend import mount_frontend
 from backend.app.watchdog import watch_heartbeats
@@ -40,6 +43,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         watchdog.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watchdog
+        if app.state.webhook is not None:
+            await asyncio.to_thread(app.state.webhook.close)  # sends what is queued, briefly
+        app.state.bus.close()
         app.state.engine.dispose()
 
 
@@ -88,6 +94,11 @@ def _add_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": detail}, status_code=422)
 
 
+def current_mode(app: FastAPI) -> AuthMode:
+    with Session(app.state.engine) as session:
+        return auth_mode(app.state.settings, session)
+
+
 def default_dispatcher(settings: Settings) -> Dispatcher:
     return CeleryDispatcher(broker_url(settings.broker_url, settings.broker_db))
 
@@ -105,12 +116,16 @@ def create_app(settings: Settings | None = None, dispatcher: Dispatcher | None =
     app.state.settings = settings
     app.state.engine = make_engine(settings.database_url)
     migrate(app.state.engine)
-    app.state.bus = EventBus()
+    app.state.bus = EventBus(make_relay(settings.database_url, settings.broker_url))
+    app.state.webhook = None
+    if settings.webhook_url:
+        app.state.webhook = Webhook(settings.webhook_url, settings.dashboard_url)
+        attach(app.state.engine, app.state.webhook)
     app.state.dispatcher = dispatcher or default_dispatcher(settings)
     _add_error_handlers(app)
 
     app.include_router(api_router)
-    app.openapi = lambda: build_openapi(app, settings)  # type: ignore[method-assign]
+    app.openapi = lambda: build_openapi(app, current_mode(app))  # type: ignore[method-assign]
 
     mount_frontend(app, settings.frontend_dir)  # after the API: /api/* is never shadowed
     return app

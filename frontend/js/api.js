@@ -15,8 +15,21 @@ export class ApiError extends Error {
   }
 }
 
-async function request(method, path, body) {
-  const init = { method, headers: { Accept: "application/json" } };
+// A 401 anywhere leads to the sign-in page, which comes back here after (one place for it).
+// The token itself never reaches this module's storage: the server answers with an
+// HttpOnly session cookie that scripts cannot read, sent by the browser on its own.
+export function signInHash(next = window.location.hash) {
+  const back = next && !next.startsWith("#/signin") ? next : "#/runs";
+  return `#/signin?next=${encodeURIComponent(back)}`;
+}
+function toSignIn() {
+  if (!window.location.hash.startsWith("#/signin")) window.location.hash = signInHash();
+}
+
+async function request(method, path, body, { redirect = true } = {}) {
+  // X-Requested-With: no cross-site form can send it, so the server knows changes made with
+  // the cookie come from this page (with the Origin the browser adds).
+  const init = { method, headers: { Accept: "application/json", "X-Requested-With": "runboard" } };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -27,6 +40,7 @@ async function request(method, path, body) {
   } catch (error) {
     throw new ApiError(0, `the API is unreachable (${error.message})`);
   }
+  if (response.status === 401 && redirect) toSignIn();
   if (response.status === 204) return null;
   const data = await response.json().catch(() => null);
   if (!response.ok) throw new ApiError(response.status, data?.detail ?? response.statusText);
@@ -40,7 +54,7 @@ export const api = {
   presets: () => get("/api/presets"),
   listRuns(filters = {}) {
     const query = new URLSearchParams({ limit: "500", sort: "created_at", order: "desc" });
-    for (const key of ["status", "preset", "tag"]) {
+    for (const key of ["status", "preset", "tag", "owner", "threshold", "epoch", "group_id"]) {
       if (filters[key]) query.set(key, filters[key]);
     }
     return get(`/api/runs?${query}`);
@@ -51,9 +65,29 @@ export const api = {
   cancel: (id) => post(`/api/runs/${id}/cancel`),
   clone: (id) => post(`/api/runs/${id}/clone`, {}),
   remove: (id) => request("DELETE", `/api/runs/${id}`),
-  metrics: (id) => get(`/api/runs/${id}/metrics`),
-  compare: (ids) => get(`/api/compare?ids=${ids.join(",")}`),
+  metrics(id, { names, maxPoints } = {}) {
+    const query = new URLSearchParams();
+    if (names) query.set("names", names.join(","));
+    if (maxPoints) query.set("max_points", String(maxPoints));
+    return get(`/api/runs/${id}/metrics${query.size ? `?${query}` : ""}`);
+  },
+  compare(ids, options = {}) {
+    const query = new URLSearchParams({ ids: ids.join(",") });
+    for (const key of ["threshold", "epoch"]) if (options[key]) query.set(key, options[key]);
+    return get(`/api/compare?${query.toString().replaceAll("%2C", ",")}`);
+  },
+  classes: (ids) => get(`/api/compare/classes?ids=${ids.join(",")}`),
   csvUrl: (id) => `/api/runs/${id}/metrics.csv`,
+  session: () => get("/api/session"),
+  signIn: (token) => request("POST", "/api/session", { token }, { redirect: false }),
+  signOut: () => request("DELETE", "/api/session"),
+  group: (id) => get(`/api/groups/${id}`),
+  groupSeries: (id) => get(`/api/groups/${id}/series`),
+  report: () => get("/api/report"),
+  pin: (point, body) => request("PUT", `/api/report/pins/${encodeURIComponent(point)}`, body),
+  unpin: (point) => request("DELETE", `/api/report/pins/${encodeURIComponent(point)}`),
+  reportUrl: (kind) => `/api/report.${kind}`, // md, html or csv: downloads
+  workers: () => get("/api/workers"),
 };
 
 // The connection state shown in the header: one value for the page, from its open stream.
@@ -76,7 +110,10 @@ export function follow(path, handlers) {
   source.onopen = () => setState("live");
   source.onerror = () => {
     if (closed) return;
-    setState(source.readyState === EventSource.CLOSED ? "offline" : "reconnecting");
+    const gone = source.readyState === EventSource.CLOSED;
+    setState(gone ? "offline" : "reconnecting");
+    // EventSource hides the status; a closed stream may be a 401 (RUNBOARD_AUTH=all).
+    if (gone) api.session().then((me) => me.auth === "all" && !me.user && toSignIn()).catch(() => {});
   };
   for (const [name, handler] of Object.entries(handlers)) {
     source.addEventListener(name, (event) => {

@@ -2,12 +2,20 @@
 import { onConnectionState } from "./api.js";
 import { clear, h } from "./dom.js";
 import { parseHash } from "./router.js";
+import { refreshWho } from "./session.js";
 import { compareView } from "./views/compare.js";
+import { groupView } from "./views/group.js";
 import { launchView } from "./views/launch.js";
+import { reportView } from "./views/report.js";
 import { runView } from "./views/run.js";
 import { runsView } from "./views/runs.js";
+import { signInView } from "./views/signin.js";
+import { workersView } from "./views/workers.js";
 
-const VIEWS = { runs: runsView, launch: launchView, run: runView, compare: compareView };
+const VIEWS = {
+  runs: runsView, launch: launchView, run: runView, compare: compareView, group: groupView, report: reportView,
+  signin: signInView, workers: workersView,
+};
 const LABELS = {
   idle: "idle", connecting: "connecting…", live: "live",
   reconnecting: "reconnecting…", offline: "offline",
@@ -52,7 +60,8 @@ function start() {
   onConnectionState(showConnection);
   window.addEventListener("hashchange", render);
   if (!window.location.hash) window.history.replaceState(null, "", "#/runs");
-  render();
+  refreshWho().finally(render); // views such as the runs table's "mine" need to know who
+
 }
 
 start();

@@ -25,15 +25,23 @@ function layout(options) {
     hovermode: "x unified",
     xaxis: axis(options.xTitle, options.xaxis),
     yaxis: axis(options.yTitle, options.yaxis),
+    ...(options.y2Title ? { yaxis2: axis(options.y2Title, { overlaying: "y", side: "right", showgrid: false }) } : {}),
+    // Dotted vertical lines at `options.vlines` (x values), e.g. epoch boundaries.
+    shapes: (options.vlines || []).map((x) => ({ type: "line", xref: "x", yref: "paper", x0: x, x1: x, y0: 0, y1: 1,
+      line: { color: grid, width: 1, dash: "dot" } })),
     showlegend: options.showlegend ?? true,
     uirevision: options.uirevision ?? "keep", // zoom survives live updates
   };
 }
 
 // A line trace; `name` may come from users, so it is escaped (Plotly renders HTML in names).
-export function line(x, y, { name, color, dash = "solid", width = 2, markers = false, group, legend = true }) {
+// `uid` (letters, digits, - and _ only) keeps a trace's legend state across live redraws.
+export function line(x, y, { name, color, dash = "solid", width = 2, markers = false, group, legend = true, axis, opacity, uid }) {
   return {
     type: "scatter",
+    uid,
+    yaxis: axis,
+    opacity,
     mode: markers ? "lines+markers" : "lines",
     x,
     y,
@@ -45,6 +53,17 @@ export function line(x, y, { name, color, dash = "solid", width = 2, markers = f
     marker: { size: 5 },
     meta: { rawName: name },
   };
+}
+
+// A shaded band between `lower` and `upper` (two traces: the lower edge, then the upper
+// filled down to it); gaps (null) break it. Hover shows the line, not the edges.
+export function band(x, lower, upper, { color, group, name = "band" }) {
+  const edge = (y, fill) => ({
+    type: "scatter", mode: "lines", x, y, fill, fillcolor: fill ? `${color}33` : undefined,
+    line: { width: 0, color }, legendgroup: group, showlegend: false, hoverinfo: "skip",
+    connectgaps: false, name: plotlyText(name), meta: { rawName: name, band: true },
+  });
+  return [edge(lower, undefined), edge(upper, "tonexty")];
 }
 
 export function drawLines(el, traces, options = {}) {

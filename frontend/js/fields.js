@@ -27,6 +27,17 @@ export const SECTIONS = [
     { key: "epochs", kind: "int" },
     { key: "seed", kind: "int" },
   ] },
+  { title: "Schedule and stop rules", fields: [
+    { key: "schedule", kind: "select", options: ["constant", "step", "cosine", "one-cycle"], label: "lr schedule" },
+    { key: "warmup_epochs", kind: "int", label: "warm-up epochs" },
+    { key: "step_epochs", kind: "int", label: "step: epochs per decay" },
+    { key: "step_gamma", kind: "float", label: "step: lr factor", step: "any" },
+    { key: "patience", kind: "optint", hint: "epochs without a better test acc; empty: off" },
+    { key: "min_delta", kind: "float", label: "patience: min gain", step: "any", hint: "test acc, 0..1" },
+    { key: "target_accuracy", kind: "optfloat", label: "target accuracy", step: "any", hint: "0..1; empty: off" },
+    { key: "guard_nonfinite", kind: "bool", label: "guard: NaN/inf loss" },
+    { key: "guard_divergence", kind: "optfloat", label: "guard: k × first loss", step: "any", hint: "empty: off" },
+  ] },
   { title: "Hardware", fields: [
     { key: "device", kind: "text", hint: "auto, cpu, cuda, cuda:N, mps" },
     { key: "precision", kind: "select", options: ["auto", "fp32", "bf16", "fp16"] },
@@ -69,6 +80,7 @@ export function fromFormValue(field, raw) {
     case "int": return /^-?\d+$/.test(text) ? Number(text) : text;
     case "optint": return text === "" ? null : /^-?\d+$/.test(text) ? Number(text) : text;
     case "float": return text !== "" && Number.isFinite(Number(text)) ? Number(text) : text;
+    case "optfloat": return text === "" ? null : Number.isFinite(Number(text)) ? Number(text) : text;
     default: return text;
   }
 }

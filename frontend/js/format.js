@@ -93,3 +93,26 @@ export function shortTime(iso) {
     month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
   });
 }
+
+// "patience 3 epochs, target 50.0%": the early-stop rules of a config; "none" without.
+export function rulesLabel(config) {
+  const c = config || {};
+  const rules = [];
+  if (c.patience) rules.push(`patience ${c.patience} epochs${c.min_delta ? ` (min gain ${percent(c.min_delta)})` : ""}`);
+  if (c.target_accuracy) rules.push(`target ${percent(c.target_accuracy)}`);
+  if (c.guard_nonfinite ?? true) rules.push("guard NaN/inf");
+  if (c.guard_divergence) rules.push(`guard ${c.guard_divergence}× first loss`);
+  return rules.join(", ") || "none";
+}
+
+// "cosine, 2 warm-up epochs": the lr schedule of a config.
+export function scheduleLabel(config) {
+  const c = config || {};
+  const name = c.schedule || "constant";
+  return c.warmup_epochs ? `${name}, ${c.warmup_epochs} warm-up epochs` : name;
+}
+
+// "patience after epoch 5" for a run a rule stopped, else "".
+export function stoppedLabel(run) {
+  return run?.stopped_by ? `${run.stopped_by} after epoch ${run.stopped_epoch}` : "";
+}

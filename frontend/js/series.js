@@ -128,3 +128,23 @@ export function extremes(values, count) {
   const order = values.map((v, i) => i).sort((a, b) => values[b] - values[a]);
   return { best: order.slice(0, count), worst: order.slice(-count).reverse() };
 }
+
+// Every batch loss of the run against the global step, optionally EMA-smoothed.
+export function wholeRunBatches(store, smoothing = 0) {
+  const batches = store.batch_loss;
+  if (!batches) return { x: [], y: [], smooth: [] };
+  return { x: batches.step.slice(), y: batches.value.slice(), smooth: ema(batches.value, smoothing) };
+}
+
+// Global steps where epochs 2..epochs begin (after each full epoch), for the chart's lines.
+export function epochBoundaries(stepsPerEpoch, epochs) {
+  if (!stepsPerEpoch || !epochs) return [];
+  return Array.from({ length: Math.max(epochs - 1, 0) }, (_, i) => (i + 1) * stepsPerEpoch + 0.5);
+}
+
+// Minutes since the first sample of a series' `time` column (Unix seconds).
+export function minutesSinceStart(times) {
+  if (!times.length) return [];
+  const start = times[0];
+  return times.map((t) => (t - start) / 60);
+}

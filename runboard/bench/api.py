@@ -36,10 +36,12 @@ from typing import Any
 
 import httpx
 from sqlalchemy import Engine, func, insert, select, text
-from sqlmodel import col
+from sqlmodel import Session, col
 
 from backend.app.core.db import make_engine, migrate
+from backend.app.crud.points import PointRow, insert_points
 from backend.app.models import MetricPoint, Run
+from runboard.bench.scaleout import two_process_figures
 from runboard.bench.server import cpu_seconds, serving
 from runboard.bench.stats import percentile
 from worker.schema.errors import InvalidInputError, UserError
@@ -50,8 +52,8 @@ from worker.schema.presets import all_presets
 # figure -> (statistic, limit): p95 below the limit in ms, or points/s at least the limit.
 TARGETS = {
     "list": ("p95_ms", 100.0),
-    "metrics": ("p95_ms", 100.0),
-    "compare": ("p95_ms", 150.0),
+    "metrics": ("p95_ms", 50.0),
+    "compare": ("p95_ms", 100.0),
     "ingest": ("points_per_second", 50_000.0),
 }
 EPOCH_NAMES = (
@@ -68,7 +70,7 @@ KEYS = ("run_id", "seq", "epoch", "step", "name", "value", "time")  # a metric p
 class Scale:
     runs: int = 1000
     epochs: int = 20
-    batch_points: int = 200  # batch_loss points per run
+    batch_points: int = 200  # batch_loss points per run; epochs x 196: every step (3.9M)
     compare_runs: int = 10
     ingest_points: int = 100_000
     ingest_batch: int = 1000
@@ -127,12 +129,13 @@ def populate(engine: Engine, scale: Scale, seed: int = 0) -> list[int]:
     with engine.begin() as connection:
         connection.execute(insert(Run), runs)
         ids = [int(i) for i in connection.execute(text("SELECT id FROM run ORDER BY id")).scalars()]
-    per_epoch, chunk = max(1, scale.batch_points // scale.epochs), []
+    per_epoch, chunk = max(1, scale.batch_points // scale.epochs), list[PointRow]()
+    stride = max(1, STEPS_PER_EPOCH // per_epoch)  # 1: every step of the epoch stored
     for run_id, (ceiling, seconds) in zip(ids, curves, strict=True):
         seq, t = 0, 1.7e9 + run_id * 3600.0
         for epoch in range(1, scale.epochs + 1):
             for k in range(1, per_epoch + 1):
-                seq, step = seq + 1, (epoch - 1) * STEPS_PER_EPOCH + k * 19
+                seq, step = seq + 1, (epoch - 1) * STEPS_PER_EPOCH + k * stride
                 loss = 4.6 * math.exp(-step / 1200) + 0.1 + rng.uniform(-0.05, 0.05)
                 chunk.append((run_id, seq, epoch, step, "batch_loss", loss, t + seq))
             seq, acc = seq + 1, ceiling * (1 - math.exp(-epoch / 4))
@@ -140,11 +143,10 @@ def populate(engine: Engine, scale: Scale, seed: int = 0) -> list[int]:
                       seconds, 50_000 / seconds)  # fmt: skip
             for name, value in zip(EPOCH_NAMES, values, strict=True):
                 chunk.append((run_id, seq, epoch, epoch, name, value, t + seq))
-        if len(chunk) >= 20_000 or run_id == ids[-1]:
-            with engine.begin() as connection:
-                connection.execute(
-                    insert(MetricPoint), [dict(zip(KEYS, r, strict=True)) for r in chunk]
-                )
+        if len(chunk) >= 100_000 or run_id == ids[-1]:
+            with Session(engine) as session:  # the driver's bulk path: COPY, executemany
+                insert_points(session, chunk)
+                session.commit()
             chunk = []
     return ids
 
@@ -242,7 +244,12 @@ def _print_table(figures: dict[str, Any]) -> dict[str, bool]:
     return passed
 
 
+EVERY_STEP = Scale(batch_points=20 * STEPS_PER_EPOCH)  # 1,000 runs x 20 x 196: 3.9M points
+
+
 def run_api_bench(args: argparse.Namespace, scale: Scale = Scale()) -> int:
+    if getattr(args, "every_step", False):
+        scale = EVERY_STEP
     if args.requests < 1:
         raise InvalidInputError("bench api: --requests must be at least 1")
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -270,6 +277,11 @@ def run_api_bench(args: argparse.Namespace, scale: Scale = Scale()) -> int:
             for end in ("", "-wal", "-shm"):
                 Path(f"{scratch}{end}").unlink(missing_ok=True)
     passed = _print_table(figures)
+    if getattr(args, "scaleout_url", None):  # two API processes on PostgreSQL
+        points, batch = scale.ingest_points, scale.ingest_batch
+        figures["two_processes"] = two_process_figures(
+            args.scaleout_url, args.requests, points, batch
+        )
     report = {
         "benchmark": "api", "when": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),

@@ -30,11 +30,11 @@ from worker.job import worker_host
 from worker.reporter import Reporter
 from worker.schema.events import metric_points
 
-# Preset 2 on the synthetic set: 16 steps an epoch at batch 256, a batch loss every 4 steps
-# (5x the default rate, so that reporting is exercised harder than in normal use).
+# Preset 2 on the synthetic set: 16 steps an epoch at batch 256, every step's loss reported
+# (the default) and, with tracking on, the worker's resources sampled as a worker does.
 TINY = {
     "dataset": "synthetic", "train_subset": 4096, "test_subset": 256, "epochs": 4,
-    "report_every": 4, "device": "cpu",
+    "report_every": 1, "device": "cpu",
 }  # fmt: skip
 
 
@@ -88,7 +88,9 @@ def _train_reported(
     watcher = StreamWatcher(url, run["id"])
     watcher.start()
     watchers.append(watcher)
-    reporter = Reporter(url, run["id"], token, claimed.next_seq, attempt=claimed.attempt)
+    reporter = Reporter(
+        url, run["id"], token, claimed.next_seq, attempt=claimed.attempt, sample_resources=True
+    )
     reporter.start()
 
     result = train(config, on_event=reporter.emit, should_stop=reporter.should_stop)

@@ -74,11 +74,24 @@ def _http_url(text: str) -> str:
     return text
 
 
+def _user_name(text: str) -> str:
+    import re
+
+    from backend.app.contract import USER_NAME
+
+    if not re.fullmatch(USER_NAME, text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: a user name is 1 to 32 of a-z, 0-9, '.', '_', '-', starting a-z or 0-9"
+        )
+    return text
+
+
 # What imports torch: refused in one line where it is not installed (`pip install runboard`).
 TORCH_COMMANDS = {"train", "worker"}
 TORCH_BENCHMARKS = {"trainer", "worker", "story"}
 COUNT = _at_least(1)  # steps, rounds, requests, launches, batch size
 NON_NEGATIVE = _at_least(0)
+POSITIVE = _at_least(1)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -115,6 +128,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--no-worker", action="store_true", help="API only; workers run elsewhere (Redis broker)"
     )
+    serve.add_argument(
+        "--api-workers",
+        type=POSITIVE,
+        default=1,
+        help="API processes on the one port (default 1; more need PostgreSQL or Redis)",
+    )
 
     worker = commands.add_parser("worker", help="train queued runs, one at a time")
     worker.add_argument(
@@ -145,6 +164,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="follow the run live; exit 0 succeeded, 1 failed, 3 cancelled",
     )  # fmt: skip
 
+    accounts = commands.add_parser("users", help="named users and their API tokens")
+    actions = accounts.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    add = actions.add_parser("add", help="add a user; prints its first API token once")
+    add.add_argument("name", type=_user_name)
+    add.add_argument("--admin", action="store_true", help="may delete any run, manage users")
+    actions.add_parser("list", help="every user, revoked ones too")
+    token = actions.add_parser("token", help="another API token for a user (one per script)")
+    token.add_argument("name", type=_user_name)
+    revoke = actions.add_parser("revoke", help="revoke a user's tokens and sessions at once")
+    revoke.add_argument("name", type=_user_name)
+    report = commands.add_parser(
+        "report", help="write the report card: Markdown with PNG figures, CSV and HTML"
+    )
+    report.add_argument("--out", required=True, help="folder for report.md, .csv, .html, figures/")
+    report.add_argument(
+        "--url", type=_http_url, default=None,
+        help="API base URL (default RUNBOARD_API_URL or http://127.0.0.1:8000)",
+    )  # fmt: skip
+
     bench = commands.add_parser("bench", help="measure speed, side by side")
     targets = bench.add_subparsers(dest="target", required=True, parser_class=_Parser)
     trainer = targets.add_parser("trainer", help="training images/s: runboard vs the template")
@@ -162,6 +200,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--database-url", help="an empty database to fill (default: a new SQLite file in var/bench)"
     )
     api.add_argument("--requests", type=COUNT, default=200, help="timed requests per endpoint")
+    api.add_argument(
+        "--scaleout-url",
+        help="an empty PostgreSQL database for the two-process figures (default: none)",
+    )
+    api.add_argument(
+        "--every-step", action="store_true", help="every step's loss stored: 3.9M batch points"
+    )
     api.add_argument("--out", help="JSON file for the figures (default var/bench/api-...)")
     live = targets.add_parser("worker", help="tracking overhead, live and launch latency")
     live.add_argument("--rounds", type=COUNT, default=3, help="alternating rounds on/off")
@@ -212,7 +257,12 @@ def run(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         from runboard.cli.serve import serve
 
-        return serve(host=args.host, port=args.port, with_worker=not args.no_worker)
+        return serve(
+            host=args.host,
+            port=args.port,
+            with_worker=not args.no_worker,
+            api_workers=args.api_workers,
+        )
     if args.command == "worker":
         from runboard.cli.worker import run_worker
 
@@ -221,6 +271,14 @@ def run(argv: Sequence[str] | None = None) -> int:
         from runboard.cli.submit import submit_run
 
         return submit_run(args)
+    if args.command == "users":
+        from runboard.cli.users import run_users
+
+        return run_users(args)
+    if args.command == "report":
+        from runboard.cli.report import write_report_card
+
+        return write_report_card(args)
     if args.target == "worker":
         from runboard.bench.worker import run_worker_bench
 

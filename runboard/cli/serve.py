@@ -3,6 +3,10 @@
 Stopping serve (Ctrl-C or SIGTERM) stops both: the worker gets SIGTERM, its current run
 stops at the next step and goes back to the queue, and a later `serve` picks it up again
 (from its checkpoint) with every run that was still queued.
+
+`--api-workers N` runs N API processes on the one port (uvicorn's workers, each building
+its app with `app_factory`): the event bus relays commits between them (PostgreSQL or
+Redis; SQLite alone is one process) and one watchdog sweeps at a time.
 """
 
 from __future__ import annotations
@@ -15,8 +19,11 @@ import threading
 from types import FrameType
 
 import uvicorn
+from fastapi import FastAPI
+from uvicorn.supervisors.multiprocess import Multiprocess
 
 from backend.app.core.config import get_settings
+from backend.app.core.db import make_engine, migrate
 from backend.app.main import create_app
 
 WORKER_STOP_TIMEOUT_S = 60
@@ -73,28 +80,69 @@ def startup_banner(host: str, port: int) -> str:
     )
 
 
-def serve(host: str | None = None, port: int | None = None, with_worker: bool = True) -> int:
-    settings = get_settings()
-    host, port = host or settings.host, port or settings.port
-    app = create_app(settings)
+class _Supervisor(Multiprocess):
+    """uvicorn's supervisor of N API processes, stopping the local worker first too."""
+
+    def __init__(
+        self, config: uvicorn.Config, worker: subprocess.Popen[bytes] | None, **kwargs: object
+    ) -> None:
+        super().__init__(config, **kwargs)  # type: ignore[arg-type]
+        self.worker = worker
+
+    def handle_int(self) -> None:
+        if self.worker is not None:
+            _stop_worker(self.worker)
+        super().handle_int()
+
+    def handle_term(self) -> None:
+        if self.worker is not None:
+            _stop_worker(self.worker)
+        super().handle_term()
+
+
+def app_factory() -> FastAPI:
+    """The app of one API process, from the RUNBOARD_* environment."""
+    app = create_app(get_settings())
     # What start-up built (modules, models, validators) lives as long as the process: keep it
     # out of the garbage collector's full passes, which otherwise walk all of it (pydantic's
     # validators are slow to traverse) for 100-250 ms on a 2-core machine, stalling whichever
     # request triggers one. Found with `runboard bench api` (its ingest and p95 figures).
     gc.collect()
     gc.freeze()
+    return app
+
+
+def serve(
+    host: str | None = None, port: int | None = None, with_worker: bool = True, api_workers: int = 1
+) -> int:
+    settings = get_settings()
+    host, port = host or settings.host, port or settings.port
+    options: dict[str, object] = {
+        "host": host,
+        "port": port,
+        "log_level": "info",
+        "timeout_graceful_shutdown": 5,  # open SSE streams would otherwise hold shutdown
+    }
+    if api_workers > 1:
+        engine = make_engine(settings.database_url)
+        migrate(engine)  # once, before N processes would race to upgrade the schema
+        engine.dispose()
+        config = uvicorn.Config(
+            "runboard.cli.serve:app_factory",
+            factory=True,
+            workers=api_workers,
+            **options,  # type: ignore[arg-type]
+        )
+    else:
+        config = uvicorn.Config(app_factory(), **options)  # type: ignore[arg-type]
     local_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     print(startup_banner(host, port), flush=True)
     worker = _start_worker(f"http://{local_host}:{port}") if with_worker else None
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        log_level="info",
-        timeout_graceful_shutdown=5,  # open SSE streams would otherwise hold shutdown
-    )
     try:
-        _Server(config, worker).run()
+        if api_workers > 1:
+            _Supervisor(config, worker, sockets=[config.bind_socket()]).run()
+        else:
+            _Server(config, worker).run()
     finally:
         if worker is not None:
             _stop_worker(worker)

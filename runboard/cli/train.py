@@ -114,6 +114,8 @@ def run_training(args: argparse.Namespace) -> int:
     result_path = out / "result.json"
     result_path.write_text(json.dumps({"preset": args.preset, **result.model_dump()}, indent=1))
     best = f"{result.best_test_acc:.2%}" if result.best_test_acc is not None else "-"
+    if result.stopped_by:
+        print(f"stopped early by {result.stopped_by} after epoch {result.stopped_epoch}")
     print(
         f"{result.status}: {result.epochs_completed}/{config.epochs} epochs, best test accuracy "
         f"{best}, {result.total_seconds:.1f} s; result in {result_path}"

@@ -172,3 +172,49 @@ def test_form_text_becomes_config_values_and_only_changed_fields_are_sent(page: 
     filters = "{status: 'running', preset: '', tag: 'lr'}"
     assert call(page, "views/runs.js", f"m.matches({{status: 'running', tags: ['lr']}}, {filters})")
     assert not call(page, "views/runs.js", f"m.matches({{status: 'running', tags: []}}, {filters})")
+
+
+def test_replicate_statistics_agree_with_the_apis_by_hand_values(page: Page) -> None:
+    # mean 0.32; squares 0.0004 + 0 + 0.0004 over n - 1 = 2: std 0.02 (as test_stats.py)
+    s = call(page, "stats.js", "m.summarize([0.30, 0.32, null, 0.34])")
+    assert abs(s["mean"] - 0.32) < 1e-12 and abs(s["std"] - 0.02) < 1e-12 and s["n"] == 3
+    assert call(page, "stats.js", "m.summarize([0.5]).std") is None
+    b = call(page, "stats.js", "m.band([[0.1, 0.2], [0.3, null, 0.5]])")
+    assert b["n"] == [2, 1, 1] and abs(b["std"][0] - 0.02**0.5) < 1e-12 and b["std"][1] is None
+    assert call(page, "stats.js", "m.edges(m.band([[1, 2], [3, 2]]), 'minmax')") == {
+        "lower": [1, 2], "upper": [3, 2],
+    }  # fmt: skip
+    assert call(page, "stats.js", "m.meanStd({mean: 0.312, std: 0.008, n: 3})") == (
+        "31.2 ± 0.8 % (n=3)"
+    )
+    assert call(page, "stats.js", "m.meanStd({mean: 0.312, std: null, n: 1})") == "31.2 %"
+    values = "[0.1, 0.4, 0.3, null]"
+    picks = ", ".join(
+        f"m.valueAt({values}, {mode})" for mode in ("'best'", "'final'", "'epoch', 2")
+    )
+    picks = f"[{picks}]"
+    assert call(page, "stats.js", picks) == [0.4, 0.3, 0.4]
+    assert call(page, "stats.js", "m.timeToAccuracy({epoch: 2, seconds: 22.4})") == "epoch 2 · 22 s"
+    effect = "{against: '1', difference_pp: 7.1, ci_low_pp: 5.9, ci_high_pp: 8.3}"
+    assert call(page, "views/report.js", f"m.effectText({effect})") == "+7.1 pp [+5.9, +8.3] vs 1"
+
+
+def test_the_whole_run_batch_loss_gets_epoch_lines_and_the_rules_read_as_words(
+    page: Page,
+) -> None:
+    store = "{batch_loss: {step: [1, 2, 3], epoch: [1, 1, 2], value: [4, null, 2], time: []}}"
+    whole = call(page, "series.js", f"m.wholeRunBatches({store}, 0.5)")
+    assert whole["x"] == [1, 2, 3] and whole["y"] == [4, None, 2]
+    assert whole["smooth"][1] is None and 2 < whole["smooth"][2] < 4  # EMA keeps gaps
+    assert call(page, "series.js", "m.epochBoundaries(196, 3)") == [196.5, 392.5]
+    config = "{patience: 3, min_delta: 0.01, target_accuracy: 0.5, guard_divergence: 10}"
+    assert call(page, "format.js", f"m.rulesLabel({config})") == (
+        "patience 3 epochs (min gain 1.0%), target 50.0%, guard NaN/inf, guard 10× first loss"
+    )
+    assert call(page, "format.js", "m.rulesLabel({guard_nonfinite: false})") == "none"
+    stopped = "{stopped_by: 'patience', stopped_epoch: 5}"
+    assert call(page, "format.js", f"m.stoppedLabel({stopped})") == "patience after epoch 5"
+    field = "{kind: 'optfloat'}"
+    assert call(
+        page, "fields.js", f"[m.fromFormValue({field}, ''), m.fromFormValue({field}, '0.5')]"
+    ) == [None, 0.5]

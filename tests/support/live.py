@@ -68,30 +68,39 @@ class ServerProcess:
 
 @contextlib.contextmanager
 def run_server(
-    database_url: str, workdir: Path, env: dict[str, str] | None = None, port: int | None = None
+    database_url: str,
+    workdir: Path,
+    env: dict[str, str] | None = None,
+    port: int | None = None,
+    args: tuple[str, ...] = (),
+    prefix: tuple[str, ...] = (),
+    host: str = "127.0.0.1",
 ) -> Iterator[ServerProcess]:
     """`runboard serve --port P` on `database_url`, up once /api/health answers; stopped with
     SIGTERM (then SIGKILL) on the way out. Its working directory is `workdir`. P is a free
-    port, or `port` (a restarted server keeps its address, as a worker expects)."""
+    port, or `port` (a restarted server keeps its address, as a worker expects). `args` are
+    more options of serve; `prefix` runs it under another command (`ip netns exec NS`), and
+    then `host` is where the test reaches it."""
     workdir.mkdir(parents=True, exist_ok=True)
-    environment = clean_env(
-        RUNBOARD_DATABASE_URL=database_url,
-        RUNBOARD_SSE_KEEPALIVE_S="0.5",
-        RUNBOARD_BROKER_DB=str(workdir / "broker.sqlite"),
-        **(env or {}),
-    )
+    defaults = {
+        "RUNBOARD_DATABASE_URL": database_url,
+        "RUNBOARD_SSE_KEEPALIVE_S": "0.5",
+        "RUNBOARD_BROKER_DB": str(workdir / "broker.sqlite"),
+    }
+    environment = clean_env(**{**defaults, **(env or {})})
     for attempt in range(3):  # another process may take the free port before the server does
         listen = port or free_port()
         log = workdir / f"server-{listen}.log"
         with log.open("wb") as sink:
             process = subprocess.Popen(
-                [RUNBOARD, "serve", "--no-worker", "--port", str(listen)],  # tests are the worker
+                # tests are the worker
+                [*prefix, RUNBOARD, "serve", "--no-worker", "--port", str(listen), *args],
                 cwd=workdir,
                 env=environment,
                 stdout=sink,
                 stderr=subprocess.STDOUT,
             )
-        server = ServerProcess(f"http://127.0.0.1:{listen}", listen, database_url, process, log)
+        server = ServerProcess(f"http://{host}:{listen}", listen, database_url, process, log)
         try:
             _wait_until_healthy(server)
             break
@@ -107,6 +116,37 @@ def run_server(
         if crashed:
             tail = server.output()[-4000:]
             raise AssertionError(f"the server died during the test ({process.returncode}):\n{tail}")
+
+
+@contextlib.contextmanager
+def run_redis(
+    workdir: Path, bind: str = "127.0.0.1", prefix: tuple[str, ...] = (), reach: str = "127.0.0.1"
+) -> Iterator[str]:
+    """A private `redis-server` (no persistence) on a free port: its redis:// URL. For tests
+    that count keys or messages, which the machine's shared Redis would mix up. `prefix` runs
+    it under another command (`ip netns exec NS`); `reach` is where the test reaches it."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    command = [*prefix, "redis-server", "--port", str(port), "--bind", bind, "--save", ""]
+    command += ["--appendonly", "no", "--protected-mode", "no", "--dir", str(workdir)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    host = reach
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            assert process.poll() is None, f"redis-server exited ({process.returncode})"
+            with contextlib.suppress(OSError), socket.create_connection((host, port), 0.5):
+                break
+            assert time.monotonic() < deadline, "redis-server did not listen within 15 s"
+            time.sleep(0.05)
+        yield f"redis://{host}:{port}/0"
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def _wait_until_healthy(server: ServerProcess) -> None:
@@ -339,3 +379,54 @@ class SseReader:
 
 def is_status(status: str) -> Callable[[SseEvent], bool]:
     return lambda event: event.event == "status" and payload(event)["status"] == status
+
+
+class WebhookReceiver:
+    """A real HTTP server on a free port that records the JSON bodies POSTed to it; the
+    first `failures` requests get 500 (a receiver that is briefly down). Use as a context
+    manager; `wait(count)` returns the bodies once `count` have arrived."""
+
+    def __init__(self, failures: int = 0) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        receiver = self
+        self.failures, self.requests, self.bodies = failures, 0, []  # type: list[Any]
+        self._arrived = threading.Condition()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with receiver._arrived:
+                    receiver.requests += 1
+                    failing = receiver.requests <= receiver.failures
+                    if not failing:
+                        receiver.bodies.append(json.loads(body))
+                        receiver._arrived.notify_all()
+                self.send_response(500 if failing else 200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_port}/hook"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> WebhookReceiver:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def wait(self, count: int, timeout: float = 30.0) -> list[Any]:
+        deadline = time.monotonic() + timeout
+        with self._arrived:
+            while len(self.bodies) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"{len(self.bodies)} of {count} webhook posts arrived")
+                self._arrived.wait(left)
+            return list(self.bodies)

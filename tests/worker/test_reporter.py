@@ -144,3 +144,56 @@ def test_an_older_attempt_is_fenced_out_once_another_worker_claims_the_run(
     assert old.should_stop() and old.rejected is not None and "superseded" in old.rejected
     series = httpx.get(f"{server.url}/api/runs/{run_id}/metrics").json()["series"]
     assert "batch_loss" not in series
+
+
+def test_a_reporter_out_of_contact_for_most_of_its_lease_stops_and_sends_nothing_more(
+    api: tuple[ServerProcess, str], tmp_path: Path
+) -> None:
+    server, database_url = api
+    run = create_run(server.url, preset="2")
+    token = ingest_token(database_url, run["id"])
+    with ApiClient(server.url, token) as client:
+        claimed = client.claim(run["id"], worker_host())
+    assert claimed.lease_s == 120  # the API's heartbeat timeout
+    # The same run reported to an address where nothing answers: a cut link, as it sees it.
+    lost = Reporter(
+        f"http://127.0.0.1:{free_port()}", run["id"], token, claimed.next_seq,
+        attempt=claimed.attempt, lease_s=1.0,
+    ).start()  # fmt: skip
+    lost.emit(Batch(**_batch(1)))
+    deadline = time.monotonic() + 10
+    while not lost.should_stop():  # 80 % of the lease without contact
+        assert time.monotonic() < deadline, "the reporter kept going past its lease"
+        time.sleep(0.05)
+    assert lost.abandoned
+    lost.emit(Batch(**_batch(2)))  # dropped: the run is about to be handed on
+    started = time.monotonic()
+    assert not lost.close(60) and time.monotonic() - started < 15
+    series = httpx.get(f"{server.url}/api/runs/{run['id']}/metrics").json()["series"]
+    assert series.get("batch_loss", []) == []
+
+
+def test_resources_are_sampled_on_the_reporting_thread_and_the_summary_keeps_peak_memory(
+    api: tuple[ServerProcess, str],
+) -> None:
+    server, database_url = api
+    run = create_run(server.url, preset="2")
+    token = ingest_token(database_url, run["id"])
+    with ApiClient(server.url, token) as client:
+        claimed = client.claim(run["id"], worker_host())
+    reporter = Reporter(
+        server.url, run["id"], token, claimed.next_seq, claimed.attempt, sample_resources=True
+    ).start()
+    reporter.emit(Batch(**_batch(7)))  # a position to sample at: epoch 1, step 7
+    deadline = time.monotonic() + 30
+    series: dict[str, list[dict[str, float]]] = {}
+    while "rss_mb" not in series and time.monotonic() < deadline:
+        series = httpx.get(f"{server.url}/api/runs/{run['id']}/metrics").json()["series"]
+        time.sleep(0.1)
+    assert reporter.close(60)
+
+    assert series["rss_mb"][0]["step"] == 7 and series["rss_mb"][0]["value"] > 10  # MiB
+    assert "cpu_percent" in series
+    assert not any(name.startswith(("cuda_", "gpu_")) for name in series)  # no GPU here
+    peak = httpx.get(f"{server.url}/api/runs/{run['id']}").json()["peak_rss_mb"]
+    assert peak == max(point["value"] for point in series["rss_mb"])

@@ -216,6 +216,19 @@ def test_a_run_whose_data_is_missing_fails_with_an_error_naming_the_folder_and_t
     assert final["traceback"] is None
 
 
+def test_a_run_built_to_diverge_is_failed_by_its_guard_naming_the_loss_and_the_step(
+    stack: Stack,
+) -> None:
+    api = stack.api(with_worker=True)
+    diverging = {"optimizer": "sgd", "lr": 10.0, "batch_norm": True, "guard_divergence": 3.0}
+    run = api.create_run({**TINY, **diverging, "epochs": 5})
+    final = api.wait_until(run["id"], lambda run: run["status"] in FINAL, "a final status")
+
+    assert (final["status"], final["failure"]) == ("failed", "user_error"), final
+    assert "guard: the loss" in final["error"] and " at step " in final["error"]
+    assert final["traceback"] is None and final["epoch"] < 5  # not the rest of the epochs
+
+
 # ---- faults -----------------------------------------------------------------------------
 
 
@@ -242,7 +255,10 @@ def test_a_run_whose_worker_is_killed_resumes_from_its_checkpoint_on_a_new_worke
 def test_epochs_a_killed_worker_checkpointed_but_never_sent_are_stored_once_after_the_resume(
     stack: Stack,
 ) -> None:
-    stack.env["RUNBOARD_HEARTBEAT_TIMEOUT_S"] = "12"
+    # The worker trains on through the API's downtime only within its lease (80 % of the
+    # heartbeat timeout; then it stops, since the run is about to be handed on): long
+    # enough here for an epoch to end meanwhile on a loaded machine.
+    stack.env["RUNBOARD_HEARTBEAT_TIMEOUT_S"] = "40"
     api = stack.api()
     first = stack.worker(api, "w1")
     config = LONGER

@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from worker.schema.runconfig import RunConfig
+
 log = logging.getLogger("runboard.worker")
 CHECKPOINT = "checkpoint.pt"
 PREVIOUS = "checkpoint.prev.pt"
@@ -31,8 +33,14 @@ TEMPORARY_GLOB = f".{CHECKPOINT}.*.tmp"
 
 
 # Fields that may change between attempts without invalidating a checkpoint: more epochs
-# continue training, the others only change how progress is reported.
-RESUME_FREE_FIELDS = {"epochs", "report_every", "loader_workers"}
+# continue training, the others only change how progress is reported or when a run stops.
+RESUME_FREE_FIELDS = {
+    "epochs", "report_every", "loader_workers",
+    "patience", "min_delta", "target_accuracy", "guard_nonfinite", "guard_divergence",
+}  # fmt: skip
+
+
+_DEFAULTS = RunConfig().model_dump(mode="json")
 
 
 def continues(saved: dict[str, Any], config: dict[str, Any]) -> bool:
@@ -41,7 +49,9 @@ def continues(saved: dict[str, Any], config: dict[str, Any]) -> bool:
     if saved["epoch"] > config["epochs"]:
         return False
     fixed = (name for name in config if name not in RESUME_FREE_FIELDS)
-    return all(saved["config"].get(name) == config[name] for name in fixed)
+    # A field newer than the checkpoint counts as its default (a constant lr schedule).
+    before = {**_DEFAULTS, **saved["config"]}
+    return all(before.get(name) == config[name] for name in fixed)
 
 
 def rng_states() -> dict[str, Any]:

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from worker.core import checkpoint, runtime
+from worker.core import checkpoint, runtime, steering
 from worker.core.data import LoadedData, load_dataset
 from worker.core.models import build_model, model_parameter_count
 from worker.core.pipelines import Batches, make_batches, memory_format
@@ -138,6 +138,8 @@ def train(
     data = data or load_dataset(config, data_dir, download)
     model = build_model(config).to(device).to(memory_format=memory_format(config))
     optimizer = runtime.make_optimizer(config, model, device)
+    scheduler = steering.make_scheduler(config, optimizer)  # stepped after each epoch
+    guard = steering.LossGuard(config)
     train_batches = make_batches(data.train, config, device, True, config.batch_size)
     eval_batch_size = (
         config.batch_size if config.template_drop_last else max(config.batch_size, 1000)
@@ -156,6 +158,9 @@ def train(
     if saved is not None and checkpoint.continues(saved, config.model_dump(mode="json")):
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
+        if "scheduler" in saved:  # absent in older checkpoints (constant lr then)
+            scheduler.load_state_dict(saved["scheduler"])
+        guard.first = saved.get("first_loss")
         checkpoint.restore_rng_states(saved["rng"])
         history, spent_seconds = saved["history"], saved["seconds"]
         confusion = saved["confusion"]
@@ -183,14 +188,20 @@ def train(
         steps = len(train_batches)
 
         def on_step(step: int, loss: torch.Tensor) -> None:
-            if step % config.report_every == 0 or step == steps:
-                global_step, value = (epoch - 1) * steps + step, loss.item()
+            report = step % config.report_every == 0 or step == steps
+            if not (report or guard.active):
+                return  # no host sync for this step
+            global_step, value = (epoch - 1) * steps + step, loss.item()
+            if report:
                 step_log.record(epoch, step, global_step, value)
                 emit(Batch(epoch=epoch, step=step, global_step=global_step, loss=value))
+            guard.check(value, epoch, step, global_step)  # raises GuardTripped
 
         return on_step
 
     status: Literal["succeeded", "cancelled"] = "succeeded"
+    stopped_by: steering.StopRule | None = None
+    stopped_epoch: int | None = None
     started = time.perf_counter()
     for epoch in range(start_epoch, config.epochs + 1):
         epoch_start = time.perf_counter()
@@ -212,8 +223,9 @@ def train(
             "test_acc": test_acc,
             "epoch_seconds": time.perf_counter() - epoch_start,
             "images_per_second": stats.seen / train_seconds,
-            "lr": float(optimizer.param_groups[0]["lr"]),
+            "lr": float(optimizer.param_groups[0]["lr"]),  # the lr this epoch trained with
         }
+        scheduler.step()  # the next epoch's lr
         history.append(metrics)
         emit(Epoch(epoch=epoch, metrics={k: v for k, v in metrics.items() if k != "epoch"}))
         if checkpoint_dir is not None:
@@ -224,6 +236,8 @@ def train(
                     "config": config.model_dump(mode="json"),
                     "model": model.state_dict(),
                     "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "first_loss": guard.first,
                     "rng": checkpoint.rng_states(),
                     "history": history,
                     "reported_steps": step_log.state(),
@@ -231,6 +245,10 @@ def train(
                     "seconds": spent_seconds + time.perf_counter() - started,
                 },
             )
+        stopped_by = steering.stop_rule(config, [h["test_acc"] for h in history])
+        if stopped_by is not None:  # a rule ended the run: it succeeded, early
+            stopped_epoch = epoch
+            break
 
     result = RunResult(
         status=status,
@@ -251,6 +269,8 @@ def train(
         classes=list(data.classes),
         coarse_classes=list(data.coarse_classes),
         resumed_from_epoch=start_epoch - 1 if start_epoch > 1 else None,
+        stopped_by=stopped_by,
+        stopped_epoch=stopped_epoch,
     )
     if confusion is not None:
         per_class = confusion.diagonal().float() / confusion.sum(1).clamp(min=1).float()

@@ -28,6 +28,7 @@ class EventKind(enum.StrEnum):
     heartbeat = "heartbeat"  # nothing else to say, still alive
     failed = "failed"  # the run ended failed
     released = "released"  # the worker is shutting down and hands the run back
+    resources = "resources"  # the worker process's CPU, memory and GPU, sampled
 
 
 EPOCH_METRICS = (
@@ -38,6 +39,17 @@ EPOCH_METRICS = (
     "epoch_seconds",
     "images_per_second",
     "lr",
+)
+# What the worker samples every few seconds (worker/resources.py); each only where present.
+RESOURCE_METRICS = (
+    "cpu_percent",  # of one core: 200 is two cores busy
+    "rss_mb",  # resident memory of the worker process, MiB
+    "cuda_allocated_mb",  # torch.cuda tensors now, MiB
+    "cuda_reserved_mb",  # held by PyTorch's caching allocator, MiB
+    "cuda_peak_mb",  # the most allocated so far, MiB
+    "gpu_util_percent",  # NVML: the GPU's busy time
+    "gpu_power_w",  # NVML: board power, watts
+    "gpu_temp_c",  # NVML: core temperature, Celsius
 )
 STEP_COLUMNS = ("epoch", "step", "global_step", "loss", "time")  # see `Steps`
 MAX_STEPS_PER_EVENT = 100_000  # steps in one `batches`/`recovered_batches` event
@@ -177,6 +189,8 @@ class RunResult(BaseModel):
     confusion: list[list[int]] = Field(default_factory=list)  # (100, 100): [true][predicted]
     confusion_coarse: list[list[int]] = Field(default_factory=list)  # (20, 20)
     resumed_from_epoch: int | None = None
+    stopped_by: Literal["patience", "target"] | None = None  # the early-stop rule that fired
+    stopped_epoch: int | None = None  # the epoch after which it fired
 
     @model_validator(mode="before")
     @classmethod
@@ -229,6 +243,25 @@ class Released(EventData):
     """The worker is shutting down mid-run and hands the run back to the queue."""
 
     kind = EventKind.released
+
+
+class Resources(EventData):
+    """One sample of the worker's resources, at the latest reported step."""
+
+    kind = EventKind.resources
+    epoch: EpochNumber
+    global_step: Step
+    metrics: dict[str, float] = Field(
+        json_schema_extra={"propertyNames": {"enum": list(RESOURCE_METRICS)}}  # _known_metrics
+    )
+
+    @field_validator("metrics")
+    @classmethod
+    def _known_metrics(cls, metrics: dict[str, float]) -> dict[str, float]:
+        unknown = set(metrics) - set(RESOURCE_METRICS)
+        if unknown:
+            raise ValueError(f"unknown metric names: {', '.join(sorted(unknown))}")
+        return metrics
 
 
 # ---- the live `metrics` stream event ----------------------------------------------------

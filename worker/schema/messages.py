@@ -23,6 +23,7 @@ from worker.schema.events import (
     Heartbeat,
     RecoveredSteps,
     Released,
+    Resources,
     Started,
     StatusChange,
     Steps,
@@ -89,9 +90,15 @@ class ReleasedEvent(_Envelope):
     data: Released = Field(default_factory=Released)
 
 
+class ResourcesEvent(_Envelope):
+    kind: Literal[EventKind.resources]
+    data: Resources
+
+
 IngestEvent = Annotated[
     StartedEvent | BatchEvent | BatchesEvent | RecoveredBatchesEvent | EpochEvent
-    | FinishedEvent | StatusEvent | HeartbeatEvent | FailedEvent | ReleasedEvent,
+    | FinishedEvent | StatusEvent | HeartbeatEvent | FailedEvent | ReleasedEvent
+    | ResourcesEvent,
     Field(discriminator="kind"),
 ]  # fmt: skip
 
@@ -136,8 +143,35 @@ class ClaimReply(BaseModel):
     next_seq: int = Field(description="the first sequence number this attempt sends")
     attempt: int = Field(description="sent with every batch; older attempts are fenced out")
     cancel_requested: bool
+    lease_s: float | None = Field(
+        default=None,
+        description="RUNBOARD_HEARTBEAT_TIMEOUT_S: a worker that could not reach the API for "
+        "most of this long stops training, since the run is about to be handed on",
+    )
 
 
 def envelope(seq: int, time: float, data: EventData) -> dict[str, Any]:
     """One event as the reporter posts it (plain JSON types; NaN kept, the API stores a gap)."""
     return {"seq": seq, "time": time, "kind": data.kind.value, "data": data.model_dump()}
+
+
+class WorkerHello(BaseModel):
+    """The body of `POST /api/workers`: a worker says what it is when it starts, and says it
+    again every few seconds as its heartbeat (with the run it trains, if any). Strict: a
+    number must be a number, not `false` or "12"."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: str = Field(min_length=1, max_length=255, description="its Celery node name")
+    host: str = Field(min_length=1, max_length=255)
+    device: str = Field(min_length=1, max_length=64, description="cuda:0, mps or cpu")
+    gpu_name: str | None = Field(default=None, max_length=255)
+    gpu_memory_mb: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    datasets: list[Annotated[str, Field(max_length=64)]] = Field(
+        default_factory=list, max_length=32, description="data sets it can train on now"
+    )
+    weights: list[Annotated[str, Field(max_length=64)]] = Field(
+        default_factory=list, max_length=32, description="pretrained weights it holds"
+    )
+    version: str = Field(min_length=1, max_length=64)
+    run_id: int | None = Field(default=None, ge=1, le=2**31 - 1, description="busy with")

@@ -30,6 +30,7 @@ OptimizerName = Literal["adam", "adamw", "sgd"]
 DatasetName = Literal["cifar100", "synthetic", "synthetic-easy"]
 PrecisionName = Literal["auto", "fp32", "bf16", "fp16"]
 Pipeline = Literal["resident", "torchvision"]
+Schedule = Literal["constant", "step", "cosine", "one-cycle"]
 
 # Configs beyond these would not fit a GPU: refused up front (422, one CLI line), not an OOM.
 MAX_PARAMETERS = 1_000_000_000  # fp32 weights, gradients and Adam's moments: 16 GB
@@ -105,7 +106,32 @@ class RunConfig(BaseModel):
         False, description="the template's quirk: drop_last on train AND test loaders"
     )
     loader_workers: int = Field(4, ge=0, le=64, description="torchvision pipeline workers")
-    report_every: int = Field(20, ge=1, le=100_000, description="batch-loss event every N steps")
+    report_every: int = Field(1, ge=1, le=100_000, description="batch-loss event every N steps")
+
+    # The learning-rate schedule, stepped once an epoch (torch.optim.lr_scheduler).
+    schedule: Schedule = Field(
+        "constant", description="lr per epoch: constant, step, cosine or one-cycle"
+    )
+    warmup_epochs: int = Field(
+        0, ge=0, le=1000, description="epochs of linear warm-up to lr (one-cycle: its rise)"
+    )
+    step_epochs: int = Field(10, ge=1, le=1000, description="step schedule: epochs per decay")
+    step_gamma: float = Field(0.1, gt=0.0, le=1.0, description="step schedule: lr factor")
+
+    # Rules that end a run early, checked between epochs; guards, between steps.
+    patience: int | None = Field(
+        None, ge=1, le=1000, description="stop after this many epochs without a better test acc"
+    )
+    min_delta: float = Field(
+        0.0, ge=0.0, le=1.0, description="patience: the test acc gain (0..1) that counts"
+    )
+    target_accuracy: float | None = Field(
+        None, gt=0.0, le=1.0, description="stop once test acc (0..1) reaches this"
+    )
+    guard_nonfinite: bool = Field(True, description="fail at once on a NaN or infinite loss")
+    guard_divergence: float | None = Field(
+        None, gt=1.0, le=1e6, description="fail once a step's loss exceeds k x the first one"
+    )
 
     @field_validator("fc_width")
     @classmethod
@@ -190,6 +216,14 @@ class RunConfig(BaseModel):
                 f"than the {MAX_ACTIVATIONS:,} that fit a GPU; use a smaller batch_size"
             )
         return batch_size
+
+    @field_validator("warmup_epochs")
+    @classmethod
+    def _warmup_fits_epochs(cls, warmup_epochs: int, info: ValidationInfo) -> Any:
+        epochs = info.data.get("epochs")
+        if epochs is not None and warmup_epochs >= epochs:
+            raise ValueError(f"must be fewer than the {epochs} epochs, got {warmup_epochs}")
+        return warmup_epochs
 
     @field_validator("device")
     @classmethod

@@ -1,4 +1,5 @@
-"""Shared dependencies: settings, sessions, the bearer-token checks, dispatch, the event bus."""
+"""Shared dependencies: settings, sessions, the ingest-token check, dispatch, the event bus
+(who a user is: api/auth.py)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from backend.app.dispatch import Dispatcher
 from backend.app.models import Run
 
 RunId = Annotated[int, Path(ge=1, le=2**31 - 1, description="a run's id", examples=[1])]
-bearer = HTTPBearer(auto_error=False, description="RUNBOARD_API_TOKEN, or a run's ingest token")
+bearer = HTTPBearer(auto_error=False, description="an API token, or a run's ingest token")
 
 
 def app_settings(request: Request) -> Settings:
@@ -86,9 +87,10 @@ class ErrorMessage(BaseModel):
 
 _ERRORS = {
     400: "request body that is not UTF-8 text",
-    401: "missing or wrong bearer token",
-    404: "no such run, group or preset",
-    409: "not possible in the run's current state",
+    401: "missing or wrong bearer token, or an ended session",
+    403: "not allowed to this user, or a cross-site request",
+    404: "no such run, group, preset or user",
+    409: "not possible in the current state (a running run, a user that exists)",
     413: "request body larger than RUNBOARD_MAX_BODY_BYTES",
 }
 
@@ -119,16 +121,6 @@ def _unauthorized(detail: str) -> HTTPException:
     )
 
 
-def require_token(settings: SettingsDep, credentials: Credentials) -> None:
-    """Mutating routes: the API token, when RUNBOARD_API_TOKEN is set."""
-    if settings.api_token is None:
-        return
-    if credentials is None:
-        raise _unauthorized("missing bearer token")
-    if not secrets.compare_digest(credentials.credentials, settings.api_token):
-        raise _unauthorized("wrong bearer token")
-
-
 def run_for_ingest(run_id: RunId, session: SessionDep, credentials: Credentials) -> Run:
     """Worker ingest: the run's own token, whatever the API token is."""
     run = get_run(session, run_id)
@@ -143,6 +135,5 @@ def run_or_404(run_id: RunId, session: SessionDep) -> Run:
     return get_run(session, run_id)
 
 
-TokenDep = Depends(require_token)
 RunDep = Annotated[Run, Depends(run_or_404)]
 IngestRunDep = Annotated[Run, Depends(run_for_ingest)]

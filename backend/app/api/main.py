@@ -2,8 +2,21 @@
 
 from fastapi import APIRouter
 
-from backend.app.api.routes import groups, health, ingest, metrics, presets, runs, stream
+from backend.app.api.routes import (
+    groups,
+    health,
+    ingest,
+    metrics,
+    presets,
+    report,
+    runs,
+    session,
+    stream,
+    users,
+    workers,
+)
 
 api_router = APIRouter(prefix="/api")
-for module in (presets, runs, groups, metrics, stream, ingest, health):
+routers = (presets, runs, groups, metrics, report, stream, ingest, workers, session, users, health)
+for module in routers:
     api_router.include_router(module.router)

@@ -33,7 +33,10 @@ def claim(session: Session, run: Run, worker_host: str, timeout_s: float) -> Cla
     session.add(run)
     add_event(session, run, "progress", run_snapshot(run))
     return ClaimReply(
-        next_seq=run.last_seq + 1, attempt=run.attempts, cancel_requested=run.cancel_requested
+        next_seq=run.last_seq + 1,
+        attempt=run.attempts,
+        cancel_requested=run.cancel_requested,
+        lease_s=timeout_s,
     )
 
 

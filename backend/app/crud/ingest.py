@@ -30,6 +30,7 @@ from worker.schema.messages import (
     IngestReply,
     RecoveredBatchesEvent,
     ReleasedEvent,
+    ResourcesEvent,
     StartedEvent,
     StatusEvent,
 )
@@ -122,12 +123,15 @@ def _apply(session: Session, run: Run, event: Any, points: list[PointRow]) -> No
         recover_steps(session, run, event, points)
     elif isinstance(event, EpochEvent):
         _apply_epoch(run, event, points)
+    elif isinstance(event, ResourcesEvent):
+        _apply_resources(run, event, points)
     elif isinstance(event, FinishedEvent):
         result = event.data.result
         sent = result.model_fields_set
         run.duration_s = result.total_seconds if "total_seconds" in sent else run.duration_s
         run.parameters = result.parameters if "parameters" in sent else run.parameters
         run.result = result.model_dump(include=set(STORED_RESULT_FIELDS), exclude_unset=True)
+        run.stopped_by, run.stopped_epoch = result.stopped_by, result.stopped_epoch
         set_status(session, run, RunStatus(event.data.status))
     elif isinstance(event, ReleasedEvent):
         set_status(session, run, RunStatus.queued)
@@ -163,3 +167,17 @@ def _apply_epoch(run: Run, event: EpochEvent, points: list[PointRow]) -> None:
         run.final_test_loss = finite(metrics["test_loss"])
     if "images_per_second" in metrics:
         run.images_per_second = finite(metrics["images_per_second"])
+
+
+def _apply_resources(run: Run, event: ResourcesEvent, points: list[PointRow]) -> None:
+    """A resource sample's metrics as points at its step; the summary keeps the peaks."""
+    assert run.id is not None
+    data = event.data
+    for name, value in data.metrics.items():
+        points.append(point_row(run.id, event, data.epoch, data.global_step, name, value))
+    rss = finite(data.metrics.get("rss_mb", 0.0))
+    gpu = finite(data.metrics.get("cuda_peak_mb", 0.0))
+    if rss:
+        run.peak_rss_mb = max(run.peak_rss_mb or 0.0, rss)
+    if gpu:
+        run.peak_gpu_mb = max(run.peak_gpu_mb or 0.0, gpu)

@@ -55,6 +55,7 @@ def _insert_run(
     tags: list[str],
     notes: str,
     group_id: int | None,
+    created_by: str | None,
 ) -> Run:
     run = Run(
         name=name,
@@ -64,6 +65,7 @@ def _insert_run(
         config=config.model_dump(mode="json"),
         epochs=config.epochs,
         group_id=group_id,
+        created_by=created_by,
         ingest_token=secrets.token_urlsafe(32),
     )
     session.add(run)
@@ -72,7 +74,9 @@ def _insert_run(
     return run
 
 
-def create_run(session: Session, data: RunCreate, group_id: int | None = None) -> Run:
+def create_run(
+    session: Session, data: RunCreate, group_id: int | None = None, created_by: str | None = None
+) -> Run:
     """A queued run; the caller commits and then dispatches it."""
     preset = get_preset(data.preset)
     config = resolve_config(preset.config.model_dump(mode="json"), data.overrides)
@@ -85,6 +89,7 @@ def create_run(session: Session, data: RunCreate, group_id: int | None = None) -
         tags=data.tags,
         notes=data.notes,
         group_id=group_id,
+        created_by=created_by,
     )
 
 
@@ -93,7 +98,9 @@ def _seed_name(base: str, seed: int) -> str:
     return base[: max(0, 200 - len(suffix))] + suffix  # a run's name holds 200 characters
 
 
-def create_group(session: Session, data: GroupCreate) -> tuple[Group, list[Run]]:
+def create_group(
+    session: Session, data: GroupCreate, created_by: str | None = None
+) -> tuple[Group, list[Run]]:
     """Several runs launched together: explicit configs, or runs[0] once per seed."""
     if not data.runs:
         raise ConfigError([("runs", "a group needs at least one run")])
@@ -113,14 +120,14 @@ def create_group(session: Session, data: GroupCreate) -> tuple[Group, list[Run]]
             )
             for seed in data.seeds
         ]
-    group = Group(name=data.name)
+    group = Group(name=data.name, created_by=created_by)
     session.add(group)
     session.flush()
     runs = []
     for index, request in enumerate(requests):
         request = request.model_copy(update={"tags": list(dict.fromkeys(request.tags + data.tags))})
         try:
-            runs.append(create_run(session, request, group_id=group.id))
+            runs.append(create_run(session, request, group.id, created_by))
         except ConfigError as exc:
             raise ConfigError([(f"runs.{index}.{f}", m) for f, m in exc.errors]) from None
         except UnknownPresetError as exc:  # name the group's run, not a top-level `preset`
@@ -156,6 +163,7 @@ def list_runs(
     tag: str | None = None,
     text: str | None = None,
     group_id: int | None = None,
+    owner: str | None = None,
     sort: SortKey = "created_at",
     descending: bool = True,
     offset: int = 0,
@@ -168,6 +176,8 @@ def list_runs(
         query = query.where(Run.preset == preset)
     if group_id is not None:
         query = query.where(Run.group_id == group_id)
+    if owner is not None:
+        query = query.where(Run.created_by == owner)
     if tag:
         # Tags are a JSON list; match the tag's JSON spelling, quotes included.
         pattern = _like_pattern(json.dumps(tag))
@@ -202,8 +212,10 @@ def update_run(session: Session, run: Run, data: RunUpdate) -> Run:
     return run
 
 
-def cancel_run(session: Session, run: Run) -> Run:
+def cancel_run(session: Session, run: Run, cancelled_by: str | None = None) -> Run:
     """Queued: cancelled at once. Running: asked to stop; the worker confirms."""
+    if run.status in (RunStatus.queued, RunStatus.running):
+        run.cancelled_by = cancelled_by
     if run.status == RunStatus.queued:
         set_status(session, run, RunStatus.cancelled)
     elif run.status == RunStatus.running:
@@ -216,7 +228,7 @@ def cancel_run(session: Session, run: Run) -> Run:
     return run
 
 
-def clone_run(session: Session, run: Run, data: RunClone) -> Run:
+def clone_run(session: Session, run: Run, data: RunClone, created_by: str | None = None) -> Run:
     """A new queued run with `run`'s config plus `overrides`."""
     return _insert_run(
         session,
@@ -226,6 +238,7 @@ def clone_run(session: Session, run: Run, data: RunClone) -> Run:
         tags=data.tags if data.tags is not None else list(run.tags),
         notes=run.notes,
         group_id=None,
+        created_by=created_by,
     )
 
 

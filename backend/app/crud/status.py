@@ -9,8 +9,11 @@ cancel request).
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlmodel import Session
 
+from backend.app.core.webhook import queue_after_commit
 from backend.app.crud.stream import add_event, run_snapshot
 from backend.app.models import Run, utcnow
 from worker.schema.status import FINISHED, FailureReason, RunStatus
@@ -52,6 +55,31 @@ def set_status(
     run.error, run.traceback = error, traceback
     run.failure = failure if status == RunStatus.failed else None
     announce(session, run)
+    if status in FINISHED:
+        queue_after_commit(session, notice_of_end(run))  # the webhook, if one is set
+
+
+def notice_of_end(run: Run) -> dict[str, Any]:
+    """The webhook's message: `text` for Slack, `content` for Discord, fields for others;
+    `link` is the run's path, made absolute by the webhook's sender."""
+    accuracy = run.final_test_acc
+    words = f"run #{run.id} {run.name!r} {run.status}"
+    if accuracy is not None:
+        words += f", final test accuracy {accuracy:.1%}"
+    if run.stopped_by:
+        words += f" (stopped by {run.stopped_by} after epoch {run.stopped_epoch})"
+    if run.error:
+        words += f": {run.error[:300]}"
+    return {
+        "text": f"runboard: {words}",
+        "content": f"runboard: {words}",
+        "run": run.id,
+        "name": run.name,
+        "status": str(run.status),
+        "final_test_acc": accuracy,
+        "stopped_by": run.stopped_by,
+        "link": f"/#/run/{run.id}",
+    }
 
 
 def set_running(session: Session, run: Run) -> None:

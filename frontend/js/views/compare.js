@@ -6,7 +6,9 @@ import { append, clear, h } from "../dom.js";
 import { duration, integer, number, percent } from "../format.js";
 import { colour, configsFromDiff, displayValue, legendNames } from "../legend.js";
 import { parseIds, replaceParams } from "../router.js";
-import { cumulativeMinutes, ema, scale } from "../series.js";
+import { cumulativeMinutes } from "../series.js";
+import { timeToAccuracy } from "../stats.js";
+import { drawClasses, traces, units } from "./compare-extra.js";
 
 const REF = "#7F7F7F";
 
@@ -16,6 +18,9 @@ export async function compareView(main, route) {
     x: route.params.x === "time" ? "time" : "epoch",
     smooth: Math.min(Math.max(Number(route.params.smooth) || 0, 0), 0.95),
     ref: route.params.ref !== "0",
+    agg: route.params.agg === "1",
+    value: ["final", "epoch"].includes(route.params.value) ? route.params.value : "best",
+    epoch: Math.max(1, Number(route.params.epoch) || 1),
   };
   const idsInput = h("input", { id: "compare-ids", type: "text", value: state.ids.join(","), placeholder: "e.g. 3,5,8" });
   const xSelect = h("select", { id: "compare-x" }, h("option", { value: "epoch" }, "epoch"),
@@ -24,20 +29,28 @@ export async function compareView(main, route) {
   const smooth = h("input", { id: "compare-smooth", type: "range", min: 0, max: 0.95, step: 0.05, value: state.smooth });
   const smoothValue = h("output", { for: "compare-smooth" }, state.smooth.toFixed(2));
   const ref = h("input", { id: "compare-ref", type: "checkbox", checked: state.ref });
+  const agg = h("input", { id: "compare-agg", type: "checkbox", checked: state.agg });
+  const valueSelect = h("select", { id: "compare-value" }, ["best", "final", "epoch"].map((v) =>
+    h("option", { value: v, selected: v === state.value }, v === "epoch" ? "at epoch k" : v)));
+  const epochInput = h("input", { id: "compare-epoch", type: "number", min: 1, value: state.epoch, class: "small-number", "aria-label": "epoch k" });
   const form = h("form", { class: "filters", id: "compare-form" },
     h("label", { for: "compare-ids" }, "runs"), idsInput, h("button", { type: "submit" }, "Apply"),
     h("label", { for: "compare-x" }, "x axis"), xSelect,
     h("label", { for: "compare-smooth" }, "smoothing"), smooth, smoothValue,
-    h("label", { for: "compare-ref", class: "inline" }, ref, " report curves"));
+    h("label", { for: "compare-ref", class: "inline" }, ref, " report curves"),
+    h("label", { for: "compare-agg", class: "inline" }, agg, " aggregate replicas"),
+    h("label", { for: "compare-value" }, "value"), valueSelect, epochInput);
   const acc = chartCard("Accuracy (%) — test solid, train dotted", "compare-accuracy", "compare-accuracy");
   const loss = chartCard("Loss — test solid, train dotted", "compare-loss", "compare-loss");
   const summary = h("div", { class: "table-wrap", id: "compare-summary" });
   const diff = h("div", { id: "compare-diff" });
+  const classes = h("div", { id: "compare-classes" });
   const body = h("div", { id: "compare-body" });
   append(main, [h("div", { class: "view-head" }, h("h1", {}, "Compare runs"), form), body]);
 
   let data = null;
   let pending = null; // a reload scheduled by the stream
+  let classesFor = null; // the finished runs the per-class section shows
   // Pushed, not polled: a status or progress event of a compared run (an epoch ended, the
   // run finished) schedules one reload; a burst of them coalesces into one request.
   const changed = (run) => {
@@ -46,6 +59,7 @@ export async function compareView(main, route) {
   const stop = follow("/api/stream", { status: changed, progress: changed });
   const sync = () => replaceParams("compare", [], {
     ids: state.ids.join(","), x: state.x === "time" ? "time" : "", smooth: state.smooth || "", ref: state.ref ? "" : "0",
+    agg: state.agg ? "1" : "", value: state.value === "best" ? "" : state.value, epoch: state.value === "epoch" ? state.epoch : "",
   });
 
   function xs(run) {
@@ -54,16 +68,7 @@ export async function compareView(main, route) {
   }
   function draw() {
     const names = legendNames(data.runs.map((r, i) => ({ ...r, config: configsFromDiff(data.config_diff, data.runs.length)[i] })));
-    const accTraces = [];
-    const lossTraces = [];
-    data.runs.forEach((run, i) => {
-      const style = (dash, suffix) => ({ name: `${names[i]}${suffix}`, color: colour(i), dash, group: `run-${run.id}` });
-      const smoothed = (key, factor = 1) => ema(scale(run.series[key] || [], factor), state.smooth);
-      accTraces.push(line(xs(run), smoothed("test_acc", 100), style("solid", "")));
-      accTraces.push(line(xs(run), smoothed("train_acc", 100), { ...style("dot", " (train)"), width: 1.5, legend: false }));
-      lossTraces.push(line(xs(run), smoothed("test_loss"), style("solid", "")));
-      lossTraces.push(line(xs(run), smoothed("train_loss"), { ...style("dot", " (train)"), width: 1.5, legend: false }));
-    });
+    const { acc: accTraces, loss: lossTraces } = traces(units(data.runs, names, state.agg), state, xs);
     if (state.ref) {
       for (const [preset, reference] of Object.entries(data.references || {})) {
         const refX = (values) => values.map((_, i) => (state.x === "epoch" ? i + 1
@@ -81,7 +86,9 @@ export async function compareView(main, route) {
   }
 
   function drawTables(names) {
-    const head = ["Run", "Status", "Final acc", "Best acc", "Train loss", "Test loss", "Time", "Parameters", "Images/s", "CSV"];
+    const head = ["Run", "Status", "Final acc", "Best acc", state.value === "epoch" ? `Acc @ ${state.epoch}` : `Value (${state.value})`,
+      "Time to acc", "Train loss", "Test loss", "Time", "Parameters", "Images/s", "CSV"];
+    const chosen = (s) => (state.value === "final" ? s.final_test_acc : state.value === "epoch" ? s.test_acc_at_epoch : s.best_test_acc);
     clear(summary).append(h("table", { class: "summary" },
       h("thead", {}, h("tr", {}, head.map((t) => h("th", { scope: "col" }, t)))),
       h("tbody", {}, data.runs.map((run, i) => {
@@ -90,7 +97,8 @@ export async function compareView(main, route) {
           h("th", { scope: "row" }, h("span", { class: "swatch", style: `background:${colour(i)}` }),
             h("a", { href: `#/run/${run.id}` }, names[i]), h("div", { class: "muted" }, run.name)),
           h("td", {}, h("span", { class: `status status-${run.status}` }, run.status)),
-          [percent(s.final_test_acc), percent(s.best_test_acc), number(s.final_train_loss), number(s.final_test_loss),
+          [percent(s.final_test_acc), percent(s.best_test_acc), percent(chosen(s)), timeToAccuracy(s.time_to_accuracy),
+            number(s.final_train_loss), number(s.final_test_loss),
             duration(s.duration_s), integer(s.parameters), integer(s.images_per_second)].map((t) => h("td", { class: "num" }, t)),
           h("td", {}, h("a", { href: api.csvUrl(run.id), download: `run-${run.id}-metrics.csv` }, "CSV")));
       }))));
@@ -112,13 +120,21 @@ export async function compareView(main, route) {
       return;
     }
     try {
-      data = await api.compare(state.ids);
+      data = await api.compare(state.ids, { epoch: state.value === "epoch" ? state.epoch : "" });
     } catch (error) {
       clear(body).append(h("p", { class: "error-box", role: "alert" }, error.message));
       return;
     }
-    if (!body.contains(acc.card)) clear(body).append(h("section", { class: "charts two" }, acc.card, loss.card), h("h2", {}, "Summary"), summary, diff);
+    if (!body.contains(acc.card)) {
+      clear(body).append(h("section", { class: "charts two" }, acc.card, loss.card), h("h2", {}, "Summary"), summary, diff,
+        h("h2", {}, "Per-class differences"), classes);
+    }
     draw();
+    const finished = data.runs.filter((r) => r.status === "succeeded").map((r) => r.id).join(",");
+    if (finished !== classesFor) {
+      classesFor = finished; // per-class data changes only when a run finishes
+      drawClasses(classes, data.runs);
+    }
   }
 
   form.addEventListener("submit", (event) => {
@@ -131,6 +147,17 @@ export async function compareView(main, route) {
   xSelect.addEventListener("change", () => { state.x = xSelect.value; redraw(); });
   smooth.addEventListener("input", () => { state.smooth = Number(smooth.value); smoothValue.textContent = state.smooth.toFixed(2); redraw(); });
   ref.addEventListener("change", () => { state.ref = ref.checked; redraw(); });
+  agg.addEventListener("change", () => { state.agg = agg.checked; redraw(); });
+  const revalue = () => {
+    state.value = valueSelect.value;
+    state.epoch = Math.max(1, Number(epochInput.value) || 1);
+    epochInput.hidden = state.value !== "epoch";
+    sync();
+    load();
+  };
+  valueSelect.addEventListener("change", revalue);
+  epochInput.addEventListener("change", revalue);
+  epochInput.hidden = state.value !== "epoch";
   await load();
   return () => {
     stop();

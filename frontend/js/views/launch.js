@@ -7,6 +7,7 @@ import {
 } from "../fields.js";
 import { fieldErrors } from "../format.js";
 import { navigate } from "../router.js";
+import { launchNotice } from "./launch_notice.js";
 
 function control(field) {
   const id = `f-${field.key}`;
@@ -21,7 +22,7 @@ function control(field) {
     input = h("span", { id, class: "checks", role: "group", "aria-describedby": describedBy },
       field.options.map((o) => h("label", {}, h("input", { type: "checkbox", name: field.key, value: o }), ` ${o}`)));
   } else {
-    const numeric = ["int", "optint", "float"].includes(field.kind);
+    const numeric = ["int", "optint", "float", "optfloat"].includes(field.kind);
     input = h("input", { ...common, type: numeric ? "number" : "text", step: field.step || (numeric ? "1" : undefined) });
   }
   const label = field.kind === "multi"
@@ -58,12 +59,17 @@ export async function launchView(main, route) {
   const formError = h("p", { class: "form-error", id: "err-_form", role: "alert" });
   const launchButton = h("button", { type: "submit", id: "launch", class: "primary" }, "Launch");
   const groupButton = h("button", { type: "button", id: "launch-group" }, "Launch 3a, 3b and 3c as one group");
+  const seedsButton = h("button", { type: "button", id: "launch-seeds" }, "Launch over seeds");
+  const seeds = h("span", { class: "field seeds" }, h("label", { for: "f-seeds" }, "seeds (a count from the seed, or a list)"),
+    h("input", { id: "f-seeds", name: "seeds", type: "text", value: "3", "aria-describedby": "err-seeds" }),
+    h("span", { class: "field-error", id: "err-seeds", role: "alert" }));
   const form = h("form", { id: "launch-form", novalidate: true }, // the API validates, by field
-    sections, meta, formError, h("div", { class: "form-actions" }, launchButton, groupButton));
+    sections, meta, formError, h("div", { class: "form-actions" }, launchButton, groupButton, seeds, seedsButton));
   append(main, [h("div", { class: "view-head" }, h("h1", {}, "Launch a run")),
     h("div", { class: "launch-layout" }, picker, form)]);
 
   const input = (key) => form.querySelector(`#f-${key}`);
+  const checkNotice = launchNotice(form, formError); // no worker with CIFAR-100 or a GPU
   function fill(preset) {
     current = preset;
     for (const field of FIELDS) {
@@ -76,6 +82,7 @@ export async function launchView(main, route) {
     input("name").placeholder = `${preset.id}: ${preset.title}`;
     groupButton.hidden = !WIDTH_GROUP.includes(preset.id);
     showErrors({});
+    checkNotice();
   }
   function values() {
     const out = {};
@@ -87,7 +94,7 @@ export async function launchView(main, route) {
     return out;
   }
   function showErrors(errors) {
-    for (const key of [...FIELD_KEYS, ...META_KEYS, "_form"]) {
+    for (const key of [...FIELD_KEYS, ...META_KEYS, "seeds", "_form"]) {
       const box = form.querySelector(`#err-${key}`);
       if (box) setText(box, errors[key] || "");
       input(key)?.setAttribute("aria-invalid", errors[key] ? "true" : "false");
@@ -103,14 +110,14 @@ export async function launchView(main, route) {
   }
   async function attempt(send) {
     showErrors({});
-    launchButton.disabled = groupButton.disabled = true;
+    launchButton.disabled = groupButton.disabled = seedsButton.disabled = true;
     try {
       await send();
     } catch (error) {
-      if (error instanceof ApiError && error.status === 422) showErrors(fieldErrors(error.detail, [...FIELD_KEYS, ...META_KEYS]));
+      if (error instanceof ApiError && error.status === 422) showErrors(fieldErrors(error.detail, [...FIELD_KEYS, ...META_KEYS, "seeds"]));
       else setText(formError, error.message);
     } finally {
-      launchButton.disabled = groupButton.disabled = false;
+      launchButton.disabled = groupButton.disabled = seedsButton.disabled = false;
     }
   }
 
@@ -129,6 +136,19 @@ export async function launchView(main, route) {
     const runs = WIDTH_GROUP.map((id) => ({ preset: id, overrides: overridesFrom(shared, byId[id].config), tags, notes }));
     const group = await api.createGroup({ name: input("name").value.trim() || "point 3: widths", runs, tags });
     navigate("compare", [], { ids: group.runs.map((r) => r.id).join(",") });
+  }));
+  // N seeds -> one group of replicates: "3" counts up from the form's seed, "0,4,7" lists them.
+  seedsButton.addEventListener("click", () => attempt(async () => {
+    const text = input("seeds").value.trim();
+    const first = Number(input("seed").value) || 0;
+    const list = /[,\s]/.test(text) ? text.split(/[,\s]+/).filter(Boolean).map(Number)
+      : Array.from({ length: Number(text) || 0 }, (_, i) => first + i);
+    const overrides = overridesFrom(values(), current.config);
+    delete overrides.seed;
+    const { tags, notes, name } = labels(); // each run is named "<name> seed N"
+    const run = { preset: current.id, overrides, tags, notes, ...(name ? { name } : {}) };
+    const group = await api.createGroup({ name: name || `${current.id} over ${list.length} seeds`, runs: [run], seeds: list, tags });
+    navigate("group", [group.id]);
   }));
   fill(current);
   return null;

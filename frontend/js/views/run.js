@@ -2,13 +2,15 @@
 // end per-class accuracy, the superclass confusion matrix and the generalisation gap.
 import { api, follow } from "../api.js";
 import { chartCard, drawBars, drawHeatmap, drawLines, line, purge } from "../charts.js";
+import { notifyButton, notifyEnd } from "../notify.js";
+import { steeringCharts } from "./steering.js";
 import { actionButton, append, clear, h, setText, toast } from "../dom.js";
 import {
   ACTIVE, FINISHED, duration, elapsedSeconds, integer, percent, progressFraction,
-  progressLabel, timeLeftSeconds,
+  progressLabel, rulesLabel, scheduleLabel, stoppedLabel, timeLeftSeconds,
 } from "../format.js";
 import { navigate } from "../router.js";
-import { currentEpochBatches, extremes, generalisationGap, mergeEvent, scale } from "../series.js";
+import { extremes, generalisationGap, mergeEvent, mergePoints, scale } from "../series.js";
 
 const C = { train: "#E69F00", test: "#0072B2", ref: "#7F7F7F", batch: "#009E73", gap: "#CC79A7" };
 
@@ -31,7 +33,8 @@ export async function runView(main, route) {
   const error = h("pre", { class: "error-box", id: "run-error", role: "alert", hidden: true });
   const facts = Object.fromEntries([["preset", "preset"], ["device", "device"], ["progress", "progress"],
     ["elapsed", "elapsed"], ["left", "time left"], ["ips", "images/s"], ["best", "best test acc"],
-    ["final", "final test acc"], ["params", "parameters"]].map(([k, label]) => [k, fact(label, k)]));
+    ["final", "final test acc"], ["params", "parameters"], ["schedule", "lr schedule"], ["rules", "stop rules"],
+    ["stopped", "stopped by"], ["peak", "peak memory"], ["by", "launched by"]].map(([k, label]) => [k, fact(label, k)]));
   const bar = h("progress", { max: 1, value: 0, id: "run-progress", "aria-label": "progress" });
   const cancel = actionButton("Cancel", async () => { run = { ...run, ...(await api.cancel(id)) }; update(); }, { id: "run-cancel" });
   const clone = actionButton("Clone", async () => navigate("run", [(await api.clone(id)).id]), { id: "run-clone" });
@@ -40,7 +43,7 @@ export async function runView(main, route) {
 
   const acc = chartCard("Accuracy per epoch (%)", "chart-accuracy", `run-${id}-accuracy`);
   const loss = chartCard("Loss per epoch", "chart-loss", `run-${id}-loss`);
-  const batch = chartCard("Batch loss, current epoch", "chart-batch", `run-${id}-batch-loss`);
+  const steering = steeringCharts(id);
   const gap = chartCard("Generalisation gap: train − test accuracy (points)", "chart-gap", `run-${id}-gap`);
   const best = chartCard("Best classes (test accuracy %)", "chart-best-classes", `run-${id}-best-classes`);
   const worst = chartCard("Worst classes (test accuracy %)", "chart-worst-classes", `run-${id}-worst-classes`);
@@ -51,9 +54,9 @@ export async function runView(main, route) {
 
   append(main, [
     h("div", { class: "view-head" }, h("div", {}, title, " ", status, " ", tags),
-      h("div", { class: "buttons" }, cancel, clone, csv, compare)),
+      h("div", { class: "buttons" }, notifyButton(), cancel, clone, csv, compare)),
     notes, error, bar, h("dl", { class: "facts" }, Object.values(facts).map((f) => f.el)), note,
-    h("section", { class: "charts", "aria-label": "live curves" }, acc.card, loss.card, batch.card), final,
+    h("section", { class: "charts", "aria-label": "live curves" }, acc.card, loss.card, ...steering.cards), final,
   ]);
 
   function update() {
@@ -71,6 +74,9 @@ export async function runView(main, route) {
       elapsed: duration(run.duration_s ?? elapsedSeconds(run)), left: left === null ? "–" : duration(left),
       ips: integer(run.images_per_second), best: percent(run.best_test_acc),
       final: percent(run.final_test_acc), params: integer(run.parameters),
+      by: (run.created_by ?? "–") + (run.cancelled_by ? `, cancelled by ${run.cancelled_by}` : ""),
+      schedule: scheduleLabel(run.config), rules: rulesLabel(run.config), stopped: stoppedLabel(run) || "–",
+      peak: run.peak_rss_mb ? `${integer(run.peak_rss_mb)} MiB RSS${run.peak_gpu_mb ? `, ${integer(run.peak_gpu_mb)} MiB CUDA` : ""}` : "–",
     };
     for (const [key, text] of Object.entries(values)) setText(facts[key].value, text);
     cancel.hidden = !ACTIVE.includes(run.status) || run.cancel_requested;
@@ -92,9 +98,7 @@ export async function runView(main, route) {
     ];
     if (reference.loss) lossTraces.push(line(refX(reference.loss), reference.loss, { name: "report: train loss", color: C.ref, dash: "dash" }));
     drawLines(loss.plot, lossTraces, { xTitle: "epoch", yTitle: "cross-entropy" });
-    const current = currentEpochBatches(store, run.steps_per_epoch);
-    drawLines(batch.plot, [line(current.x, current.y, { name: current.epoch ? `epoch ${current.epoch}` : "batch loss", color: C.batch })],
-      { xTitle: "step within the epoch", yTitle: "loss", uirevision: current.epoch });
+    steering.draw(store, run, schedule);
   }
 
   function drawFinal() {
@@ -127,6 +131,7 @@ export async function runView(main, route) {
     if (resultLoaded) drawFinal();
   }
   const schedule = () => { pending ||= setTimeout(redraw, 150); };
+  steering.onSmoothing(schedule);
   async function loadResult() {
     run = await api.run(id).catch(() => run); // the result (per-class, confusion) is not streamed
     resultLoaded = true;
@@ -134,9 +139,12 @@ export async function runView(main, route) {
     schedule();
   }
   let detailsFetched = false;
+  let notified = FINISHED.includes(run.status); // ended before the view opened: no notice
   function onSnapshot(snapshot) {
     const wasFinished = FINISHED.includes(run.status);
     run = { ...run, ...snapshot };
+    if (!notified && FINISHED.includes(run.status)) notifyEnd(run); // a followed run ended
+    notified ||= FINISHED.includes(run.status);
     update();
     if (run.parameters === null && run.steps_per_epoch && !detailsFetched) {
       detailsFetched = true; // the parameter count arrives with `started`, not in snapshots
@@ -144,7 +152,12 @@ export async function runView(main, route) {
     }
     if (FINISHED.includes(run.status) && !(wasFinished && resultLoaded)) loadResult();
   }
+  // A run compacted after RUNBOARD_EVENT_RETENTION streams no points: read them by REST too
+  // (merging keeps each step once), and again when the stream says `reset`.
+  const reload = () => api.metrics(id).then((m) => { if (mergePoints(store, m.series).length) schedule(); }).catch(() => {});
+  reload();
   const stop = follow(`/api/runs/${id}/stream`, {
+    reset: () => { reload(); api.run(id).then(onSnapshot).catch(() => {}); },
     status: onSnapshot,
     progress: onSnapshot,
     metrics: (data) => { if (mergeEvent(store, data).length) schedule(); },
@@ -158,6 +171,7 @@ export async function runView(main, route) {
     stop();
     clearInterval(ticker);
     clearTimeout(pending);
-    for (const card of [acc, loss, batch, gap, best, worst, confusion]) purge(card.plot);
+    steering.purge();
+    for (const card of [acc, loss, gap, best, worst, confusion]) purge(card.plot);
   };
 }

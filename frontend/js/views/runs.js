@@ -1,18 +1,19 @@
 // Runs: every run, newest first, kept current by /api/stream; filters, selection, actions.
+// A group of two or more runs folds into one expandable row (rows in runs-rows.js).
 import { api, follow } from "../api.js";
-import { actionButton, append, clear, h, setText, toast } from "../dom.js";
-import {
-  ACTIVE, FINISHED, duration, integer, percent, progressFraction, progressLabel,
-  runDuration, timeLeftSeconds,
-} from "../format.js";
-import { navigate } from "../router.js";
+import { append, clear, h, setText, toast } from "../dom.js";
+import { navigate, replaceParams } from "../router.js";
+import { currentUser } from "../session.js";
+import { HEAD, NUMERIC, buildGroupRow, buildRow, updateGroupRow, updateRow } from "./runs-rows.js";
 
 const STATUSES = ["queued", "running", "succeeded", "failed", "cancelled"];
+const SETTLED = ["succeeded", "failed", "cancelled"];
 
 export function matches(run, filters) {
   if (filters.status && run.status !== filters.status) return false;
   if (filters.preset && run.preset !== filters.preset) return false;
   if (filters.tag && !(run.tags || []).includes(filters.tag)) return false;
+  if (filters.owner && run.created_by !== filters.owner) return false;
   return true;
 }
 
@@ -23,29 +24,39 @@ function select(id, label, options, value) {
 }
 
 export async function runsView(main, route) {
-  const filters = { status: route.params.status || "", preset: route.params.preset || "", tag: route.params.tag || "" };
+  const p = route.params;
+  const filters = { status: p.status || "", preset: p.preset || "", tag: p.tag || "", owner: p.owner || "" };
+  const shown = { value: ["final", "epoch"].includes(p.value) ? p.value : "best", epoch: Number(p.epoch) || 1,
+    threshold: p.threshold || "" }; // threshold in percent; empty: the report's figure
   const runs = new Map(); // id -> latest snapshot
   const rows = new Map(); // id -> {tr, cells}
+  const groups = new Map(); // group id -> {tr, cells, expand, open}
   const selected = new Set();
   const presets = await api.presets().catch(() => []);
 
   const [statusLabel, statusSelect] = select("filter-status", "status",
     STATUSES.map((s) => ({ value: s, label: s })), filters.status);
   const [presetLabel, presetSelect] = select("filter-preset", "preset",
-    presets.map((p) => ({ value: p.id, label: `${p.id}: ${p.title}` })), filters.preset);
+    presets.map((x) => ({ value: x.id, label: `${x.id}: ${x.title}` })), filters.preset);
   const tagInput = h("input", { id: "filter-tag", type: "search", value: filters.tag, placeholder: "any tag" });
+  const mine = h("input", { id: "filter-mine", type: "checkbox", checked: Boolean(filters.owner) && filters.owner === currentUser() });
+  const valueSelect = h("select", { id: "runs-value" }, ["best", "final", "epoch"].map((v) =>
+    h("option", { value: v, selected: v === shown.value }, v === "epoch" ? "at epoch k" : v)));
+  const epochInput = h("input", { id: "runs-epoch", type: "number", min: 1, value: shown.epoch, class: "small-number", "aria-label": "epoch k" });
+  const thresholdInput = h("input", { id: "runs-threshold", type: "number", min: 0, max: 100, step: 1, value: shown.threshold,
+    class: "small-number", placeholder: "report", "aria-label": "time to accuracy threshold (%)" });
   const compareButton = h("button", { type: "button", id: "compare-selected", disabled: true }, "Compare selected");
   compareButton.addEventListener("click", () => navigate("compare", [], { ids: [...selected].join(",") }));
   const tbody = h("tbody");
   const empty = h("div", { class: "empty", id: "runs-empty", hidden: true });
   const table = h("table", { class: "runs", id: "runs-table" },
-    h("thead", {}, h("tr", {}, ["", "Run", "Preset", "Status", "Progress", "Best acc", "Final acc",
-      "Duration", "Images/s", "Actions"].map((t, i) => h("th", { scope: "col", class: i >= 5 && i <= 8 ? "num" : "" }, t)))),
-    tbody);
+    h("thead", {}, h("tr", {}, HEAD.map((t) => h("th", { scope: "col", class: NUMERIC.has(t) ? "num" : "" }, t)))), tbody);
   append(main, [
     h("div", { class: "view-head" }, h("h1", {}, "Runs"),
       h("div", { class: "filters", role: "search" }, statusLabel, statusSelect, presetLabel, presetSelect,
-        h("label", { for: "filter-tag" }, "tag"), tagInput, compareButton)),
+        h("label", { for: "filter-tag" }, "tag"), tagInput, currentUser() ? [mine, h("label", { for: "filter-mine" }, "mine")] : null,
+        h("label", { for: "runs-value" }, "value"), valueSelect, epochInput,
+        h("label", { for: "runs-threshold" }, "time to acc (%)"), thresholdInput, compareButton)),
     h("div", { class: "table-wrap" }, table), empty,
   ]);
 
@@ -53,65 +64,41 @@ export async function runsView(main, route) {
     compareButton.disabled = selected.size === 0;
     setText(compareButton, selected.size ? `Compare selected (${selected.size})` : "Compare selected");
   }
+  const onSelect = (id, on) => { (on ? selected.add(id) : selected.delete(id)); updateCompareButton(); };
+  const members = (gid) => [...runs.values()].filter((r) => r.group_id === gid).sort((a, b) => b.id - a.id);
+  const folded = (run) => run.group_id !== null && run.group_id !== undefined && members(run.group_id).length > 1;
 
-  function buildRow(id) {
-    const check = h("input", { type: "checkbox", "aria-label": `select run ${id}` });
-    check.addEventListener("change", () => {
-      if (check.checked) selected.add(id);
-      else selected.delete(id);
-      updateCompareButton();
-    });
-    const cells = {
-      name: h("a", { href: `#/run/${id}`, class: "run-name" }), tags: h("span", { class: "tags" }),
-      preset: h("td", { class: "preset" }), status: h("span", { class: "status" }),
-      bar: h("progress", { max: 1, value: 0 }), progressText: h("span", { class: "progress-text" }),
-      left: h("span", { class: "time-left" }), best: h("td", { class: "num best" }),
-      final: h("td", { class: "num final" }), duration: h("td", { class: "num duration" }),
-      ips: h("td", { class: "num ips" }),
-      cancel: actionButton("Cancel", () => api.cancel(id), { class: "small cancel" }),
-      clone: actionButton("Clone", async () => navigate("run", [(await api.clone(id)).id]), { class: "small clone" }),
-    };
-    cells.remove = actionButton("Delete", async (button) => {
-      if (button.dataset.armed !== "1") {
-        button.dataset.armed = "1";
-        setText(button, "Confirm delete");
-        return;
+  // Newest first; a folded group sits where its newest run would, its runs right below it.
+  function reorder() {
+    const placed = new Set();
+    const order = [];
+    for (const run of [...runs.values()].sort((a, b) => b.id - a.id)) {
+      if (!folded(run)) order.push(rows.get(run.id).tr);
+      else if (!placed.has(run.group_id)) {
+        placed.add(run.group_id);
+        const group = groupRow(run.group_id);
+        order.push(group.tr);
+        for (const member of members(run.group_id)) {
+          const tr = rows.get(member.id).tr;
+          tr.classList.add("group-member");
+          tr.hidden = !group.open;
+          order.push(tr);
+        }
       }
-      await api.remove(id);
-      dropRow(id);
-    }, { class: "small danger delete" });
-    const tr = h("tr", { dataset: { runId: id } },
-      h("td", {}, check), h("td", {}, cells.name, " ", h("span", { class: "muted" }, `#${id}`), cells.tags),
-      cells.preset, h("td", {}, cells.status),
-      h("td", { class: "progress-cell" }, cells.bar, h("div", { class: "progress-meta" }, cells.progressText, cells.left)),
-      cells.best, cells.final, cells.duration, cells.ips,
-      h("td", { class: "actions" }, cells.cancel, cells.clone, cells.remove));
-    return { tr, cells, check };
+    }
+    for (const [gid, group] of groups) if (!placed.has(gid)) { group.tr.remove(); groups.delete(gid); }
+    for (const run of runs.values()) if (!folded(run)) { rows.get(run.id).tr.classList.remove("group-member"); rows.get(run.id).tr.hidden = false; }
+    tbody.append(...order);
   }
-
-  function updateRow(row, run) {
-    const { cells } = row;
-    setText(cells.name, run.name);
-    clear(cells.tags).append(...(run.tags || []).map((t) => h("span", { class: "tag" }, t)));
-    setText(cells.preset, run.preset ?? "–");
-    setText(cells.status, run.cancel_requested && run.status === "running" ? "cancelling" : run.status);
-    cells.status.className = `status status-${run.status}`;
-    cells.bar.value = progressFraction(run);
-    setText(cells.progressText, progressLabel(run));
-    const left = timeLeftSeconds(run);
-    setText(cells.left, left === null ? "" : `${duration(left)} left`);
-    setText(cells.best, percent(run.best_test_acc));
-    setText(cells.final, percent(run.final_test_acc));
-    setText(cells.duration, duration(runDuration(run)));
-    setText(cells.ips, integer(run.images_per_second));
-    cells.cancel.hidden = !ACTIVE.includes(run.status) || run.cancel_requested;
-    cells.remove.hidden = !FINISHED.includes(run.status);
+  function groupRow(gid) {
+    if (!groups.has(gid)) {
+      const row = buildGroupRow(gid, (id, open) => { groups.get(id).open = open; reorder(); });
+      groups.set(gid, { ...row, open: false });
+    }
+    return groups.get(gid);
   }
-
-  function placeRow(id, row) {
-    // Newest first: ids grow with creation time, so insert before the first smaller id.
-    const after = [...tbody.children].find((tr) => Number(tr.dataset.runId) < id);
-    tbody.insertBefore(row.tr, after || null);
+  function refreshGroup(gid) {
+    if (groups.has(gid)) updateGroupRow(groups.get(gid), members(gid), shown.value);
   }
 
   function upsert(run) {
@@ -119,22 +106,29 @@ export async function runsView(main, route) {
       if (rows.has(run.id)) dropRow(run.id);
       return;
     }
-    runs.set(run.id, { ...(runs.get(run.id) || {}), ...run });
+    const before = runs.get(run.id);
+    runs.set(run.id, { ...(before || {}), ...run });
     let row = rows.get(run.id);
     if (!row) {
-      row = buildRow(run.id);
+      row = buildRow(run.id, { onSelect, onDelete: dropRow });
       rows.set(run.id, row);
-      placeRow(run.id, row);
+      reorder();
     }
-    updateRow(row, runs.get(run.id));
+    const current = runs.get(run.id);
+    updateRow(row, current, shown.value);
+    refreshGroup(current.group_id);
+    if (before && !SETTLED.includes(before.status) && SETTLED.includes(current.status)) scheduleLoad();
     showEmpty();
   }
 
   function dropRow(id) {
+    const gid = runs.get(id)?.group_id;
     rows.get(id)?.tr.remove();
     rows.delete(id);
     runs.delete(id);
     selected.delete(id);
+    reorder();
+    refreshGroup(gid);
     updateCompareButton();
     showEmpty();
   }
@@ -143,19 +137,29 @@ export async function runsView(main, route) {
     const none = rows.size === 0;
     empty.hidden = !none;
     table.hidden = none;
-    const filtered = filters.status || filters.preset || filters.tag;
+    const filtered = filters.status || filters.preset || filters.tag || filters.owner;
     clear(empty).append(none && filtered ? "No runs match these filters."
       : h("span", {}, "No runs yet: ", h("a", { href: "#/launch?preset=2" }, "launch point 2"),
         " (the template's CNN) to get started."));
   }
 
   let loaded = false;
+  let pending = null; // a reload for time to accuracy once a run has settled
+  function scheduleLoad() {
+    if (!pending) pending = setTimeout(load, 500);
+  }
   async function load() {
+    clearTimeout(pending);
+    pending = null;
     try {
-      const list = await api.listRuns(filters);
+      const query = { ...filters, epoch: shown.value === "epoch" ? shown.epoch : "",
+        threshold: shown.threshold === "" ? "" : Number(shown.threshold) / 100 };
+      const list = await api.listRuns(query);
       loaded = true;
-      for (const id of [...rows.keys()]) dropRow(id);
+      const ids = new Set(list.items.map((r) => r.id));
+      for (const id of [...rows.keys()]) if (!ids.has(id)) dropRow(id);
       for (const run of list.items.slice().reverse()) upsert(run);
+      for (const gid of groups.keys()) refreshGroup(gid);
       showEmpty();
     } catch (error) {
       toast(`Could not list the runs: ${error.message}`, "error");
@@ -166,22 +170,28 @@ export async function runsView(main, route) {
     filters.status = statusSelect.value;
     filters.preset = presetSelect.value;
     filters.tag = tagInput.value.trim();
-    window.history.replaceState(null, "", `#/runs?${new URLSearchParams(Object.entries(filters).filter(([, v]) => v))}`);
+    filters.owner = mine.checked ? currentUser() || "" : "";
+    shown.value = valueSelect.value;
+    shown.epoch = Math.max(1, Number(epochInput.value) || 1);
+    shown.threshold = thresholdInput.value.trim();
+    epochInput.hidden = shown.value !== "epoch";
+    replaceParams("runs", [], { ...filters, value: shown.value === "best" ? "" : shown.value,
+      epoch: shown.value === "epoch" ? shown.epoch : "", threshold: shown.threshold });
     load();
   }
-  statusSelect.addEventListener("change", applyFilters);
-  presetSelect.addEventListener("change", applyFilters);
-  tagInput.addEventListener("change", applyFilters);
+  for (const el of [statusSelect, presetSelect, tagInput, mine, valueSelect, epochInput, thresholdInput]) el.addEventListener("change", applyFilters);
+  epochInput.hidden = shown.value !== "epoch";
 
   // The stream's `ready` marks the point after which every change arrives: list after it.
-  const stop = follow("/api/stream", { ready: load, status: upsert, progress: upsert, deleted: (d) => dropRow(d.id ?? d.run_id) });
+  const stop = follow("/api/stream", { ready: load, reset: load, status: upsert, progress: upsert, deleted: (d) => dropRow(d.id ?? d.run_id) });
   const fallback = setTimeout(() => loaded || load(), 3000);
   const ticker = setInterval(() => {
-    for (const [id, run] of runs) if (run.status === "running" && rows.has(id)) updateRow(rows.get(id), run);
+    for (const [id, run] of runs) if (run.status === "running" && rows.has(id)) updateRow(rows.get(id), run, shown.value);
   }, 1000);
   return () => {
     stop();
     clearTimeout(fallback);
+    clearTimeout(pending);
     clearInterval(ticker);
   };
 }

@@ -1,6 +1,8 @@
-"""With RUNBOARD_API_TOKEN set, every mutating route needs it; reading stays open.
+"""With RUNBOARD_API_TOKEN set (auth `writes`), every mutating route needs a token;
+reading stays open, but for the users, which only admins see.
 
 Routes are enumerated from the app itself, so a route added later is checked too.
+Users, roles, sessions and RUNBOARD_AUTH=all: test_users.py and test_sessions.py.
 """
 
 from __future__ import annotations
@@ -33,7 +35,15 @@ TOKEN = "s3cret-api-token"
 GOOD = {"Authorization": f"Bearer {TOKEN}"}
 MUTATING = {"POST", "PATCH", "PUT", "DELETE"}
 INGEST_PATH = "/api/runs/{run_id}/events"
-REQUIRED_QUERY = {"/api/compare": "?ids={run_id}"}  # routes that need a query to succeed
+SESSION_PATH = "/api/session"  # signing in and out: what takes the token (test_sessions.py)
+ADMIN_PREFIX = "/api/users"  # admins only, reading too
+REQUIRED_QUERY = {  # routes that need a query to succeed
+    "/api/compare": "?ids={run_id}",
+    "/api/compare/classes": "?ids=1,2",  # make_ids: the run, then the group's run
+    "/api/groups/{group_id}/difference": "?baseline={group_id}",
+}
+# Statistics of runs that have not finished: past the token check, refused with a 409.
+NEED_FINISHED_RUNS = {"/api/compare/classes", "/api/groups/{group_id}/difference"}
 
 
 @pytest.fixture
@@ -68,7 +78,7 @@ def mutating_routes(app: FastAPI) -> list[tuple[str, str, Any]]:
         (path, method, route)
         for path, methods, route in routes(app)
         for method in sorted(methods & MUTATING)
-        if path != INGEST_PATH
+        if path not in (INGEST_PATH, SESSION_PATH)
     ]
     return found
 
@@ -93,7 +103,9 @@ def test_route_enumeration_finds_every_mutating_operation_of_the_openapi_schema(
     }
     enumerated = {(path, method) for path, method, _ in mutating_routes(app)}
 
-    assert documented - {(INGEST_PATH, "POST")} <= enumerated
+    signing_in = {(SESSION_PATH, "POST"), (SESSION_PATH, "DELETE")}
+    assert documented - {(INGEST_PATH, "POST")} - signing_in <= enumerated
+    assert signing_in <= documented
     assert {
         ("/api/runs", "POST"),
         ("/api/runs/{run_id}", "PATCH"),
@@ -101,6 +113,9 @@ def test_route_enumeration_finds_every_mutating_operation_of_the_openapi_schema(
         ("/api/runs/{run_id}/cancel", "POST"),
         ("/api/runs/{run_id}/clone", "POST"),
         ("/api/groups", "POST"),
+        ("/api/users", "POST"),
+        ("/api/users/{name}/tokens", "POST"),
+        ("/api/users/{name}/revoke", "POST"),
     } <= enumerated
 
 
@@ -174,9 +189,13 @@ def test_reading_routes_need_no_token(auth_client: TestClient) -> None:
             continue
         if getattr(route, "response_class", None) is EventSourceResponse:
             continue  # endless streams: tested in test_stream.py
+        if path.startswith(ADMIN_PREFIX):
+            assert auth_client.get(path).status_code == 401
+            continue
         query = REQUIRED_QUERY.get(path, "").format(**ids)
         response = auth_client.get(fill(path, ids) + query, follow_redirects=False)
-        assert response.status_code in (200, 307), (path, response.text)
+        expected = (409,) if path in NEED_FINISHED_RUNS else (200, 307)
+        assert response.status_code in expected, (path, response.text)
         checked.append(path)
 
     assert {"/api/runs", "/api/runs/{run_id}", "/api/groups/{group_id}", "/api/health"} <= set(

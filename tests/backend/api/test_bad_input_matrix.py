@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
+from tests.backend.api.conftest import MakeClient
 from tests.backend.api.helpers import app_engine, create_run, finished_run, running_run
 from tests.backend.api.test_auth import fill, routes
 from tests.backend.dbstate import dump, unchanged
@@ -181,14 +182,42 @@ def test_every_route_with_an_id_refuses_malformed_ids_with_422_and_unknown_ones_
             if "{preset_id}" in path:
                 rows += [Row(method, path.format(preset_id=p), 404) for p in ("7", "x" * 300)]
                 continue
+            if "{name}" in path:
+                continue  # a user's: admins only, the next test
+            if "{point}" in path:  # a homework point: unknown ones are bad input, 422
+                body = {"json": {"run_id": ids["done"]}}
+                rows += [
+                    Row(method, path.format(point=p), 422, ["path", "point"], body)
+                    for p in ("7", "x" * 300, "3A")
+                ]
+                continue
+            query = f"?baseline={ids['group']}" if path.endswith("/difference") else ""
             for bad in BAD_INT_IDS:
                 url = fill(path, {}).replace("/1", f"/{bad}", 1)
-                rows.append(Row(method, url, 422, ["path"], {"json": {}}))
+                rows.append(Row(method, url + query, 422, ["path"], {"json": {}}))
             missing = {"run_id": 2**31 - 1, "group_id": 2**31 - 1}
-            rows.append(Row(method, fill(path, missing), 404, None, {"json": {}}))
+            rows.append(Row(method, fill(path, missing) + query, 404, None, {"json": {}}))
     paths = {row.url for row in rows}
     assert any("/stream" in url for url in paths) and any("/groups/" in url for url in paths)
     assert ids and check(client, rows) >= 100
+
+
+BAD_USER_NAMES = ["Ada", "a%20b", "-ada", ".ada", "a" * 33, "a%00", "ad%C3%A1", "_"]
+
+
+def test_every_route_with_a_user_name_refuses_malformed_names_with_422_and_unknown_ones_with_404(
+    make_client: MakeClient,
+) -> None:
+    client = make_client(api_token="matrix-admin")
+    client.headers["Authorization"] = "Bearer matrix-admin"
+    app: FastAPI = client.app  # type: ignore[assignment]
+    rows = []
+    for path, methods, _ in routes(app):
+        for method in sorted(methods - {"HEAD"}) if "{name}" in path else []:
+            for bad in BAD_USER_NAMES:
+                rows.append(Row(method, path.replace("{name}", bad), 422, ["path", "name"]))
+            rows.append(Row(method, path.replace("{name}", "nobody"), 404))
+    assert check(client, rows) >= 2 * (len(BAD_USER_NAMES) + 1)
 
 
 def test_bad_query_parameters_get_422_naming_the_parameter(client: TestClient) -> None:
@@ -199,7 +228,8 @@ def test_bad_query_parameters_get_422_naming_the_parameter(client: TestClient) -
             "limit=0", "limit=501", "limit=ten", "offset=-1", f"offset={10**9 + 1}",
             "sort=bogus", "sort=ingest_token", "order=sideways", "status=bogus",
             "group_id=0", f"group_id={2**31}", f"q={'x' * 201}", f"preset={'x' * 17}",
-            f"tag={'x' * 65}", "q=a%00b",
+            f"tag={'x' * 65}", "q=a%00b", "owner=Ada", f"owner={'x' * 33}", "threshold=1.5",
+            "threshold=-0.01", "threshold=x", "epoch=0", "epoch=1.5",
         ],
         f"/api/runs/{done}/metrics": [
             "max_points=3", "max_points=1000001", "max_points=many", "since_seq=-1",
@@ -208,18 +238,26 @@ def test_bad_query_parameters_get_422_naming_the_parameter(client: TestClient) -
         "/api/compare": [
             "ids=abc", f"ids={done},abc", "ids=", "ids=,", "ids=0", "ids=-1", f"ids={2**31}",
             "ids=1.5", f"ids={done};{done}", "ids=" + ",".join(map(str, range(1, 52))),
+            f"ids={done}&threshold=1.01", f"ids={done}&threshold=-1", f"ids={done}&epoch=0",
         ],
         "/api/stream": ["since=-1", f"since={2**62 + 1}", "since=abc"],
+        f"/api/groups/{ids['group']}/difference": [
+            "baseline=0", f"baseline={2**31}", "baseline=x", "baseline=1.5",
+        ],
+        "/api/compare/classes": [
+            "ids=abc", f"ids={done}", f"ids={done},{done}", "ids=0,1", "ids=",
+        ],
         f"/api/runs/{done}/stream": ["since=-1", "since=abc"],
     }  # fmt: skip
     rows = []
     for path, queries in table.items():
         for query in queries:
-            parameter = query.split("=", 1)[0]
+            parameter = query.rsplit("&", 1)[-1].split("=", 1)[0]
             rows.append(Row("GET", f"{path}?{query}", 422, ["query", parameter]))
     rows.append(Row("GET", "/api/compare", 422, ["query", "ids"]))
     rows.append(Row("GET", f"/api/compare?ids={done},{2**31 - 1}", 404))
-    assert check(client, rows) == 40
+    rows.append(Row("GET", f"/api/groups/{ids['group']}/difference", 422, ["query", "baseline"]))
+    assert check(client, rows) == 60
 
 
 LAST_EVENT_IDS = ["abc", "-1", "1.5", "1e3", "0x1f", "", str(2**62), "9" * 32, "1" * 33, "1 2"]

@@ -108,6 +108,20 @@ def test_downsampling_caps_each_series_and_keeps_first_last_min_and_max(
         assert steps[0] == 1 and steps[-1] == 400, max_points
         assert max(values) == 50.0 and min(values) == -7.0, max_points
         assert all(losses[step - 1] == value for step, value in zip(steps, values, strict=True))
+    whole = metrics(client, run_id, "?max_points=1000")
+    assert whole["downsampled"] == {} and len(whole["series"]["batch_loss"]) == 400
+    cut = metrics(client, run_id, "?max_points=40")
+    assert cut["downsampled"] == {"batch_loss": 400}  # the response says which it cut
+
+
+def test_a_flat_series_is_downsampled_to_max_points_too(client: TestClient) -> None:
+    run_id = run_with_batches(client, [2.0] * 400)  # every value ties for lowest and highest
+
+    points = metrics(client, run_id, "?max_points=40")["series"]["batch_loss"]
+
+    steps = [p["step"] for p in points]
+    assert 2 <= len(points) <= 40 and steps[0] == 1 and steps[-1] == 400
+    assert len(set(steps)) == len(steps)
 
 
 def test_max_points_is_capped_by_the_setting_and_short_series_come_back_whole(

@@ -11,7 +11,14 @@ from fastapi.testclient import TestClient
 
 from backend.app.contract import CROSS_FIELD_RULES, PRESET_IDS, RunOverrides
 from tests.backend.api.conftest import MakeClient
-from tests.backend.api.helpers import create_run, ingest_token
+from tests.backend.api.helpers import (
+    Worker,
+    create_run,
+    finished,
+    ingest_token,
+    status_running,
+    training,
+)
 from worker.schema.presets import all_presets
 from worker.schema.runconfig import RunConfig
 
@@ -72,8 +79,15 @@ def test_presets_tags_lists_and_ids_state_their_choices_and_bounds(client: TestC
     for field in ("name", "tags", "notes"):  # left out: unchanged; null: refused
         assert "anyOf" not in update[field] and "default" not in update[field], field
     _, _, compare = operations(schema)["compare_runs"]
-    [ids] = compare["parameters"]
+    parameters = {parameter["name"]: parameter for parameter in compare["parameters"]}
+    ids = parameters["ids"]
     assert (ids["style"], ids["explode"], ids["schema"]["type"]) == ("form", False, "array")
+    threshold = parameters["threshold"]["schema"]["anyOf"][0]
+    assert (threshold["minimum"], threshold["maximum"]) == (0, 1)
+    _, _, classes = operations(schema)["compare_classes"]
+    assert classes["parameters"][0]["schema"]["minItems"] == 2
+    _, _, pin = operations(schema)["pin_report_point"]
+    assert pin["parameters"][0]["schema"]["enum"] == PRESET_IDS
     _, _, preset = operations(schema)["read_preset"]
     assert preset["parameters"][0]["schema"]["enum"] == PRESET_IDS
 
@@ -103,23 +117,40 @@ def test_schema_valid_nulls_are_accepted_and_refused_ones_are_not_in_the_schema(
         assert (refused.status_code == 422) == (body != {"name": None}), (body, refused.text)
 
 
-def test_security_is_declared_as_the_settings_enforce_it(make_client: MakeClient) -> None:
-    for token in (None, "s3cret"):
-        ops = operations(document(make_client(api_token=token)))
-        api = [{}, {"ApiToken": []}] if token is None else [{"ApiToken": []}]
+SIGNED_IN = [{"ApiToken": []}, {"SessionCookie": []}]
+OPEN_ROUTES = {"health", "sign_in", "read_session", "sign_out"}  # never need a sign-in
+
+
+def test_security_and_auth_errors_are_declared_as_each_mode_enforces_them(
+    make_client: MakeClient,
+) -> None:
+    modes = {"off": {}, "writes": {"api_token": "s3cret"}, "all": {"auth": "all"}}
+    for mode, changes in modes.items():
+        ops = operations(document(make_client(**changes)))
         for operation_id, (method, path, operation) in ops.items():
+            security, codes = operation.get("security"), set(operation["responses"])
+            where = (mode, operation_id)
             if path.endswith(("/events", "/claim")):
-                assert operation["security"] == [{"IngestToken": []}], operation_id
+                assert security == [{"IngestToken": []}], where
+            elif path.startswith("/api/users"):  # admins only, whatever the mode
+                assert security == SIGNED_IN and {"401", "403"} <= codes, where
+            elif operation_id in OPEN_ROUTES:
+                assert security is None or {} in security, where
             elif method != "GET":
-                assert operation["security"] == api, (token, operation_id)
+                if mode == "off":
+                    assert security == [{}, *SIGNED_IN] and not {"401", "403"} & codes, where
+                else:
+                    assert security == SIGNED_IN and {"401", "403"} <= codes, where
+            elif mode == "all":
+                assert security == SIGNED_IN and "401" in codes, where
             else:
-                assert "security" not in operation, operation_id
+                assert security is None and "401" not in codes, where
 
 
 def test_every_path_answers_a_405_with_every_method_it_has(client: TestClient) -> None:
     for path, item in document(client)["paths"].items():
         url = path.replace("{run_id}", "1").replace("{group_id}", "1")
-        url = url.replace("{preset_id}", "2")
+        url = url.replace("{preset_id}", "2").replace("{point}", "2")
         documented = {method.upper() for method in item}
         for method in sorted(METHODS - documented):
             response = client.request(method, url)
@@ -147,15 +178,28 @@ def _query(parameters: list[dict[str, Any]]) -> dict[str, Any]:
     return query
 
 
-def test_every_example_in_the_document_is_accepted(client: TestClient) -> None:
-    """Each body example of each operation, with the parameters' examples (run 1, group 1),
-    gets a 2xx; the worker routes' on a fresh run, with its token, claim first."""
+EXAMPLE_ADMIN = "example-admin-token"
+
+
+def test_every_example_in_the_document_is_accepted(make_client: MakeClient) -> None:
+    """Each body example of each operation, with the parameters' examples (run 1, group 1,
+    user ada), gets a 2xx, sent with the admin's token (the sign-in example's placeholder
+    replaced by it); the worker routes' on a fresh run, with its token, claim first."""
+    client = make_client(api_token=EXAMPLE_ADMIN)
+    client.headers["Authorization"] = f"Bearer {EXAMPLE_ADMIN}"
+    client.headers["X-Requested-With"] = "runboard"  # signing out with the cookie sign_in set
     first = create_run(client)
     assert first["id"] == 1  # what the path parameters' examples name
-    group = client.post("/api/groups", json={"name": "g", "runs": [{"preset": "2"}]})
+    group = client.post(
+        "/api/groups", json={"name": "g", "runs": [{"preset": "2"}], "seeds": [0, 1]}
+    )
     assert group.json()["id"] == 1
+    for replicate in group.json()["runs"]:  # runs 2 and 3 finished: the statistics' examples
+        per_class = {"per_class_accuracy": [0.5] * 100, "confusion_coarse": [[1] * 20] * 20}
+        Worker(client, replicate["id"]).ok(status_running(), *training(2, 3), finished(**per_class))
     ops = operations(document(client))
-    last = ("ingest_events", "cancel_run", "delete_run")  # after the claim; then the end
+    # After the claim, and after the user is made; then the end.
+    last = ("create_token", "revoke_user", "ingest_events", "cancel_run", "delete_run")
     order = sorted(ops, key=lambda op: last.index(op) if op in last else -1)
     worker_run = create_run(client)["id"]
     sent = 0
@@ -169,11 +213,13 @@ def test_every_example_in_the_document_is_accepted(client: TestClient) -> None:
             run_id = worker_run
             headers = {"Authorization": f"Bearer {ingest_token(client, run_id)}"}
         url = path.replace("{run_id}", str(run_id)).replace("{group_id}", "1")
-        url = url.replace("{preset_id}", "4a")
+        url = url.replace("{preset_id}", "4a").replace("{name}", "ada").replace("{point}", "2")
         query = _query(operation.get("parameters", []))
         content = operation.get("requestBody", {}).get("content", {}).get("application/json")
         bodies = [example["value"] for example in (content or {}).get("examples", {}).values()]
         assert bodies or not content, f"{operation_id} has a body but no example"
+        if operation_id == "sign_in":
+            bodies = [{"token": EXAMPLE_ADMIN}]
         for body in bodies or [None]:
             response = client.request(method, url, params=query, json=body, headers=headers)
             assert response.is_success, (operation_id, body, response.text)

@@ -8,7 +8,11 @@ import time
 from collections.abc import Callable
 
 import pytest
+from sqlalchemy import func
+from sqlmodel import Session, select
 
+from backend.app.core.db import make_engine
+from backend.app.models import StreamEvent
 from tests.support.live import (
     ServerProcess,
     SseEvent,
@@ -88,10 +92,9 @@ def test_a_late_client_gets_the_runs_whole_history_then_live_events(
     worker.epoch(1, 0.2)
     worker.epoch(2, 0.4)
     with run_stream(shared_server, run["id"]) as stream:
-        history = stream.take(7)
-        assert kinds(history) == [
-            "status", "status", "progress", "metrics", "progress", "metrics", "progress",
-        ]  # fmt: skip
+        history = stream.take(5)
+        # progress rows are coalesced: only the latest snapshot is kept for a late client
+        assert kinds(history) == ["status", "status", "metrics", "metrics", "progress"]
         assert [payload(event)["status"] for event in history[:2]] == ["queued", "running"]
         assert [accuracy_of(event) for event in history if event.event == "metrics"] == [0.2, 0.4]
         assert stream.quiet(0.3) == []  # the history is all there was
@@ -112,15 +115,16 @@ def test_reconnecting_with_last_event_id_gets_exactly_the_later_events_then_live
     worker.epoch(1, 0.1)
     worker.epoch(2, 0.2)
     with run_stream(shared_server, run["id"]) as first:
-        before = first.take(7)
-    last_seen = before[3]  # the connection "dropped" after this event
-    worker.epoch(3, 0.3)  # while no client is connected
+        before = first.take(5)  # status, status, metrics, metrics, progress
+    last_seen = before[2]  # the connection "dropped" after this event
+    worker.epoch(3, 0.3)  # while no client is connected: its progress supersedes the last
 
     with run_stream(shared_server, run["id"], **{"Last-Event-ID": str(last_seen.id)}) as again:
-        resumed = again.take(5)
-        assert ids(resumed[:3]) == ids(before[4:])  # the rest of what the first client saw
-        assert [event.data for event in resumed[:3]] == [event.data for event in before[4:]]
-        assert kinds(resumed[3:]) == ["metrics", "progress"] and accuracy_of(resumed[3]) == 0.3
+        resumed = again.take(3)
+        assert ids(resumed[:1]) == ids(before[3:4])  # the metrics the first client saw next
+        assert [event.data for event in resumed[:1]] == [event.data for event in before[3:4]]
+        assert kinds(resumed[1:]) == ["metrics", "progress"] and accuracy_of(resumed[1]) == 0.3
+        assert payload(resumed[2])["epoch"] == 3  # the latest snapshot, not the stale one
         assert again.quiet(0.3) == []
         worker.finish()
         live = again.take(2)
@@ -130,7 +134,8 @@ def test_reconnecting_with_last_event_id_gets_exactly_the_later_events_then_live
 
     # ?since= is the same resumption for clients that cannot set the header.
     with run_stream(shared_server, run["id"], query=f"?since={last_seen.id}") as since:
-        assert ids(since.take(7)) == after
+        # all but epoch 3's progress, which the final one superseded
+        assert ids(since.take(4)) == ids(resumed[:2] + live)
         assert since.quiet(0.3) == []
 
 
@@ -155,17 +160,18 @@ def test_global_stream_starts_ready_then_carries_all_runs_status_and_progress_no
 
     ours = {earlier["id"], first["id"], second["id"]}
     events = [event for event in events if payload(event)["id"] in ours]
-    assert kinds(events) == [
-        "status", "status", "status", "progress", "progress", "status", "progress",
-    ]  # fmt: skip
+    # Progress rows are coalesced, so a live client may see fewer than were written (a
+    # newer snapshot replaced one before it was read), but always the latest, and every status.
+    assert [kind for kind in kinds(events) if kind == "status"] == ["status"] * 4
+    assert kinds(events)[-1] == "progress" and "metrics" not in kinds(events)
     assert [payload(event)["id"] for event in events[:2]] == [first["id"], second["id"]]
     assert {payload(event)["id"] for event in events} == {first["id"], second["id"]}
     assert earlier["id"] not in {payload(event)["id"] for event in events}
-    assert payload(events[4])["final_test_acc"] == 0.3  # the epoch's progress, not its points
+    assert payload(events[-1])["final_test_acc"] == 0.3  # the epoch's progress, not its points
     assert ids(events) == sorted(set(ids(events))) and ids(events)[0] > int(str(ready.id))
 
     with run_stream(shared_server, first["id"]) as own:  # the run's own stream has them
-        assert kinds(own.take(7)).count("metrics") == 1
+        assert kinds(own.take(5)).count("metrics") == 1
 
 
 @pytest.mark.parametrize("value", ["abc", "-1", str(2**62), "1" * 40])
@@ -228,3 +234,48 @@ def test_the_stream_of_an_unknown_run_is_404_not_an_empty_stream(
 ) -> None:
     with http.stream("GET", f"{shared_server.url}/api/runs/999999/stream") as reply:
         assert reply.status_code == 404
+
+
+def _stream_rows(database_url: str, run_id: int) -> int:
+    engine = make_engine(database_url)
+    try:
+        with Session(engine) as session:
+            query = select(func.count()).select_from(StreamEvent)
+            return session.exec(query.where(StreamEvent.run_id == run_id)).one()
+    finally:
+        engine.dispose()
+
+
+def test_finished_runs_rows_are_compacted_after_the_retention_and_late_clients_get_reset(
+    start_server: Callable[..., ServerProcess], database_url: str
+) -> None:
+    server = start_server(RUNBOARD_EVENT_RETENTION="1s", RUNBOARD_HEARTBEAT_CHECK_S="0.2")
+    run = create_run(server.url)
+    worker = Worker(server.url, database_url, run["id"])
+    worker.start()
+    with run_stream(server, run["id"]) as first:
+        early = first.take(2)[-1]  # a client that then went away for longer than the retention
+    for epoch in (1, 2, 3):
+        worker.epoch(epoch, epoch / 10)
+    # queued, running, three metrics, one progress: the progress rows were coalesced
+    assert _stream_rows(database_url, run["id"]) == 6
+    worker.finish()
+    deadline = time.monotonic() + 20
+    while _stream_rows(database_url, run["id"]) != 1:
+        assert time.monotonic() < deadline, "the finished run's rows were never compacted"
+        time.sleep(0.1)
+
+    with run_stream(server, run["id"]) as fresh:  # a new client: the final state
+        (final,) = fresh.take(1)
+        assert is_status("succeeded")(final) and payload(final)["final_test_acc"] == 0.3
+    resume = {"Last-Event-ID": str(early.id)}
+    with run_stream(server, run["id"], **resume) as late:
+        (reset,) = late.take(1)
+        assert reset.event == "reset" and payload(reset)["last_id"] == int(str(reset.id))
+        assert late.quiet(0.3) == []
+    with SseReader(f"{server.url}/api/stream", resume) as everyone:
+        (reset,) = everyone.take(1)
+        assert reset.event == "reset"
+        later = create_run(server.url)  # and then it is live again
+        (created,) = everyone.take(1)
+        assert is_status("queued")(created) and payload(created)["id"] == later["id"]

@@ -7,6 +7,7 @@ docs/benchmarks.md, never in tests.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 from pathlib import Path
 
@@ -76,3 +77,19 @@ def test_cli_parses_bench_api_options() -> None:
     args = build_parser().parse_args(["bench", "api", "--requests", "5", "--out", "x.json"])
 
     assert (args.target, args.requests, args.out, args.database_url) == ("api", 5, "x.json", None)
+
+
+def test_the_two_process_figures_come_from_two_api_processes_on_postgresql(
+    postgres_server: str,
+) -> None:
+    from runboard.bench.scaleout import two_process_figures
+    from tests.backend.conftest import _fresh_postgres_database
+
+    with contextlib.contextmanager(_fresh_postgres_database)(postgres_server) as url:
+        figures = two_process_figures(url, events=5, points=2_000, batch=1_000)
+    for name in ("live_same_process", "live_across_processes"):
+        assert figures[name]["events"] == 5 and figures[name]["median_ms"] > 0
+        assert figures[name]["median_ms"] <= figures[name]["p95_ms"]
+    assert figures["ingest_one_process"]["points"] == 2_000
+    two = figures["ingest_two_processes"]
+    assert two["processes"] == 2 and two["points"] == 4_000 and two["points_per_second"] > 0

@@ -57,10 +57,15 @@ BAD: list[tuple[list[str], str]] = [
     (["serve", "--port", "0"], "at least 1"),
     (["serve", "--port", "70000"], "1 to 65535"),
     (["serve", "--workers", "2"], "unrecognized arguments"),
+    (["serve", "--api-workers", "0"], "at least 1"),
     (["worker", "--gpu", "one"], "invalid int value"),
     (["worker", "--gpu", "-1"], "at least 0"),
     (["worker", "--queues", ""], "queue names"),
     (["worker", "--queues", "a,,b"], "queue names"),
+    (["users"], "required"),
+    (["users", "add"], "required: name"),
+    (["users", "add", "Ada Lovelace"], "a user name is"),
+    (["users", "revoke", "../ada"], "a user name is"),
     (["bench"], "required"),
     (["bench", "gpu"], "invalid choice"),
     (["bench", "trainer", "--presets", "2,9"], "unknown preset '9'"),
@@ -97,6 +102,7 @@ def nothing_starts(monkeypatch: pytest.MonkeyPatch) -> None:
         ("runboard.cli.worker", "run_worker"),
         ("runboard.cli.presets", "show_presets"),
         ("runboard.cli.serve", "serve"),
+        ("runboard.cli.users", "run_users"),
         ("runboard.bench.api", "run_api_bench"),
         ("runboard.bench.worker", "run_worker_bench"),
         ("runboard.bench.trainer", "run_trainer_bench"),
@@ -121,7 +127,7 @@ def test_a_bad_argument_exits_2_with_one_line_naming_it(
 
 def test_every_subcommand_has_rows_in_the_table() -> None:
     commands = {argv[0] for argv, _ in BAD if argv}
-    assert {"presets", "train", "submit", "serve", "worker", "bench"} <= commands
+    assert {"presets", "train", "submit", "serve", "worker", "bench", "users"} <= commands
     assert {argv[1] for argv, _ in BAD if argv[:1] == ["bench"] and len(argv) > 1} >= {
         "trainer",
         "api",

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from worker.core import checkpoint
 from worker.core.checkpoint import (
     CHECKPOINT,
     PREVIOUS,
@@ -19,6 +20,7 @@ from worker.core.checkpoint import (
     rng_states,
     save_checkpoint,
 )
+from worker.schema.runconfig import RunConfig
 
 
 def two_checkpoints(directory: Path) -> None:
@@ -158,3 +160,12 @@ def test_the_temporary_files_of_killed_writers_are_removed_and_nothing_else(
     assert remove_partial_writes(tmp_path / "missing") == []
     state = load_checkpoint(run)
     assert state is not None and state["epoch"] == 2
+
+
+def test_a_checkpoint_from_before_the_steering_fields_continues_the_same_run() -> None:
+    config = RunConfig(epochs=5).model_dump(mode="json")
+    older = {k: v for k, v in config.items() if k not in {"schedule", "warmup_epochs", "patience"}}
+
+    assert checkpoint.continues({"epoch": 2, "config": older}, config)
+    cosine = {**config, "schedule": "cosine"}
+    assert not checkpoint.continues({"epoch": 2, "config": older}, cosine)

@@ -6,12 +6,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 
+from backend.app.api.auth import ReaderDep
 from backend.app.api.deps import errors
 from backend.app.contract import PRESET_IDS
 from backend.app.crud.errors import NotFound
 from worker.schema.presets import UnknownPresetError, all_presets, get_preset
 
-router = APIRouter(prefix="/presets", tags=["presets"])
+router = APIRouter(prefix="/presets", tags=["presets"], dependencies=[ReaderDep])
 
 
 @router.get("")

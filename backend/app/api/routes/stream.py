@@ -4,6 +4,8 @@ Each SSE event's `id` is its row in the event log, so a browser that reconnects 
 Last-Event-ID and receives exactly what it missed before the live events. A fresh client
 of a run's stream gets the run's whole history; a fresh client of the global stream starts
 at a `ready` event carrying the current id (list the runs after it, and nothing is missed).
+A client resuming from before rows that were compacted away (crud.stream) first gets a
+`reset` event carrying the current id: reload what it shows, then it continues live.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from sqlmodel import Session
 
 from backend.app import crud
+from backend.app.api.auth import StreamReaderDep
 from backend.app.api.deps import BusDep, RunId, SettingsDep, errors, invalid
 from backend.app.models import StreamEvent
 
@@ -68,8 +71,18 @@ async def _follow(
         with Session(engine) as session:
             return crud.events_after(session, after, run_id=run_id, limit=BATCH)
 
+    def resume_point(after: int) -> int | None:
+        with Session(engine) as session:
+            if after and crud.missed_compaction(session, after, run_id):
+                return crud.latest_event_id(session)
+            return None
+
     wake = bus.subscribe()
     try:
+        reset_to = await run_in_threadpool(resume_point, last_id)
+        if reset_to is not None:
+            last_id = reset_to
+            yield ServerSentEvent(data={"last_id": reset_to}, event="reset", id=str(reset_to))
         while not await request.is_disconnected():
             wake.clear()  # set again by any commit from here on, so nothing slips through
             events = await run_in_threadpool(fetch, last_id)
@@ -87,7 +100,7 @@ async def _follow(
         bus.unsubscribe(wake)
 
 
-@router.get("/stream", response_class=EventSourceResponse)
+@router.get("/stream", response_class=EventSourceResponse, dependencies=[StreamReaderDep])
 async def stream_all(
     request: Request,
     bus: BusDep,
@@ -108,7 +121,12 @@ async def stream_all(
         yield event
 
 
-@router.get("/runs/{run_id}/stream", response_class=EventSourceResponse, responses=errors(404))
+@router.get(
+    "/runs/{run_id}/stream",
+    response_class=EventSourceResponse,
+    dependencies=[StreamReaderDep],
+    responses=errors(404),
+)
 async def stream_run(
     request: Request,
     run_id: Annotated[int, Depends(_existing_run)],
