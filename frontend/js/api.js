@@ -55,7 +55,7 @@ export const api = {
   listRuns(filters = {}) {
     const query = new URLSearchParams({ limit: "500", sort: "created_at", order: "desc" });
     for (const key of ["status", "preset", "tag", "owner", "threshold", "epoch", "group_id"]) {
-      if (filters[key]) query.set(key, filters[key]);
+      if (filters[key] != null && filters[key] !== "") query.set(key, filters[key]); // 0 counts
     }
     return get(`/api/runs?${query}`);
   },
@@ -73,7 +73,7 @@ export const api = {
   },
   compare(ids, options = {}) {
     const query = new URLSearchParams({ ids: ids.join(",") });
-    for (const key of ["threshold", "epoch"]) if (options[key]) query.set(key, options[key]);
+    for (const key of ["threshold", "epoch"]) if (options[key] != null && options[key] !== "") query.set(key, options[key]);
     return get(`/api/compare?${query.toString().replaceAll("%2C", ",")}`);
   },
   classes: (ids) => get(`/api/compare/classes?ids=${ids.join(",")}`),

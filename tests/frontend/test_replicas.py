@@ -81,6 +81,12 @@ def test_a_three_seed_group_grows_its_band_live_is_pinned_and_the_card_downloads
     page.uncheck("#compare-agg")  # one trace per run again (test and train), no band
     per_run = wait_js(page, PER_RUN_TRACES)
     assert per_run == 6
+    # Time to accuracy at a threshold typed in: 0% is reached at each run's first epoch.
+    page.fill("#compare-threshold", "0")
+    page.locator("#compare-threshold").dispatch_event("change")
+    first = page.locator("#compare-summary tbody tr").first.locator("td").nth(4)
+    expect(first).to_contain_text("epoch 1 ·")
+    assert "threshold=0" in page.url
 
     page.goto("/#/runs")  # the runs table folds the group into one row that expands
     folded = page.locator(f'#runs-table tr[data-group-id="{group_id}"]')

@@ -51,6 +51,7 @@ RUN: dict[str, Any] = {
 STEPS_PER_EPOCH = 16
 CUT_S = 30.0
 SHORT_TIMEOUT_S = 6  # the heartbeat timeout of the stack whose link is cut for longer
+LEASE_EPOCHS = 12  # that stack's run
 WAIT_S = 240.0
 
 
@@ -208,7 +209,9 @@ def _claims(events: list[SseEvent]) -> dict[int, datetime]:
 def test_a_link_cut_beyond_the_heartbeat_timeout_hands_the_run_to_the_other_host_once(
     hosts: Hosts, stack_b: ServerProcess
 ) -> None:
-    run = create_run(stack_b.url, overrides={**RUN, "epochs": 4})
+    # Long enough that the cut worker is still training when its lease lapses (~1 s an epoch
+    # on a quiet machine: 4 epochs could end within the 6 s lease and never see it lapse).
+    run = create_run(stack_b.url, overrides={**RUN, "epochs": LEASE_EPOCHS})
     with _run_stream(stack_b, run["id"]) as stream:
         events = stream.read_until(_has("batch_loss"), timeout=WAIT_S)
         deadline = time.monotonic() + WAIT_S
@@ -228,7 +231,7 @@ def test_a_link_cut_beyond_the_heartbeat_timeout_hands_the_run_to_the_other_host
         events += stream.read_until(is_status("succeeded"), timeout=WAIT_S)
     final = _run(stack_b, run["id"])
     assert final["attempts"] == 2 and final["status"] == "succeeded"
-    _assert_each_epoch_and_step_once(stack_b, run["id"], 4)
+    _assert_each_epoch_and_step_once(stack_b, run["id"], LEASE_EPOCHS)
     # The cut worker stopped on its own once its lease lapsed, before the other claimed.
     log = (hosts.root / f"worker-b-{cut}.log").read_text(errors="replace")
     assert f"run {run['id']}: no contact with the API" in log, log[-3000:]

@@ -59,7 +59,8 @@ def test_a_task_taken_by_a_killed_worker_is_trained_by_the_next_and_then_swept(
     worker.terminate()
     later = stack.worker(api, name="w2")
     wait_for(lambda: broker_rows(stack) == [], "the finished run's task to be swept", START_S)
-    assert "removed 1 delivered tasks" in later.output()
+    # The sweep logs after it has deleted the rows: wait for the line, not only the rows.
+    wait_for(lambda: "removed 1 delivered tasks" in later.output(), "the sweep's log", START_S)
     assert api.run(run["id"])["attempts"] == 1  # sweeping trained nothing again
 
 

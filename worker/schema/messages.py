@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from worker.schema.events import (
     Batch,
@@ -155,23 +155,36 @@ def envelope(seq: int, time: float, data: EventData) -> dict[str, Any]:
     return {"seq": seq, "time": time, "kind": data.kind.value, "data": data.model_dump()}
 
 
+def _json_number(value: Any) -> Any:
+    """JSON Schema's integer excludes booleans and strings (and admits 5.0): so does this."""
+    if isinstance(value, bool | str):
+        raise ValueError("must be a JSON number")
+    return value
+
+
+NO_NUL = "^[^\\u0000]*$"  # PostgreSQL text cannot hold NUL: refused, on SQLite too
+Text = Annotated[str, Field(pattern=NO_NUL)]
+Count = Annotated[int, Field(ge=0, le=2**31 - 1), BeforeValidator(_json_number)]
+RunRef = Annotated[int, Field(ge=1, le=2**31 - 1), BeforeValidator(_json_number)]
+
+
 class WorkerHello(BaseModel):
     """The body of `POST /api/workers`: a worker says what it is when it starts, and says it
-    again every few seconds as its heartbeat (with the run it trains, if any). Strict: a
-    number must be a number, not `false` or "12"."""
+    again every few seconds as its heartbeat (with the run it trains, if any). A number
+    must be a JSON number, not `false` or "12"; text may not hold NUL."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=255, description="its Celery node name")
-    host: str = Field(min_length=1, max_length=255)
-    device: str = Field(min_length=1, max_length=64, description="cuda:0, mps or cpu")
-    gpu_name: str | None = Field(default=None, max_length=255)
-    gpu_memory_mb: int | None = Field(default=None, ge=0, le=2**31 - 1)
-    datasets: list[Annotated[str, Field(max_length=64)]] = Field(
+    name: Text = Field(min_length=1, max_length=255, description="its Celery node name")
+    host: Text = Field(min_length=1, max_length=255)
+    device: Text = Field(min_length=1, max_length=64, description="cuda:0, mps or cpu")
+    gpu_name: Text | None = Field(default=None, max_length=255)
+    gpu_memory_mb: Count | None = None
+    datasets: list[Annotated[Text, Field(max_length=64)]] = Field(
         default_factory=list, max_length=32, description="data sets it can train on now"
     )
-    weights: list[Annotated[str, Field(max_length=64)]] = Field(
+    weights: list[Annotated[Text, Field(max_length=64)]] = Field(
         default_factory=list, max_length=32, description="pretrained weights it holds"
     )
-    version: str = Field(min_length=1, max_length=64)
-    run_id: int | None = Field(default=None, ge=1, le=2**31 - 1, description="busy with")
+    version: Text = Field(min_length=1, max_length=64)
+    run_id: RunRef | None = Field(default=None, description="busy with")

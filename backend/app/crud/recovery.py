@@ -48,11 +48,13 @@ def recover_epochs(
 ) -> None:
     """Adds the epochs of the finished run's history that never arrived, once each."""
     assert run.id is not None
+    # Only an epoch metric says the epoch arrived: resource samples carry the epoch they
+    # were taken in, long before it ends.
     stored = select(MetricPoint.epoch).where(
-        col(MetricPoint.run_id) == run.id, col(MetricPoint.name) != "batch_loss"
+        col(MetricPoint.run_id) == run.id, col(MetricPoint.name).in_(EPOCH_METRICS)
     )
     have = set(session.exec(stored.distinct()).all())
-    have |= {point[EPOCH] for point in points if point[NAME] != "batch_loss"}
+    have |= {point[EPOCH] for point in points if point[NAME] in EPOCH_METRICS}
     for entry in event.data.result.history:
         number = entry.get("epoch")
         if not isinstance(number, int | float) or not 1 <= number <= run.epochs:

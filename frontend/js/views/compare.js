@@ -21,6 +21,7 @@ export async function compareView(main, route) {
     agg: route.params.agg === "1",
     value: ["final", "epoch"].includes(route.params.value) ? route.params.value : "best",
     epoch: Math.max(1, Number(route.params.epoch) || 1),
+    threshold: route.params.threshold || "", // time to accuracy, in percent; empty: the report's
   };
   const idsInput = h("input", { id: "compare-ids", type: "text", value: state.ids.join(","), placeholder: "e.g. 3,5,8" });
   const xSelect = h("select", { id: "compare-x" }, h("option", { value: "epoch" }, "epoch"),
@@ -33,13 +34,16 @@ export async function compareView(main, route) {
   const valueSelect = h("select", { id: "compare-value" }, ["best", "final", "epoch"].map((v) =>
     h("option", { value: v, selected: v === state.value }, v === "epoch" ? "at epoch k" : v)));
   const epochInput = h("input", { id: "compare-epoch", type: "number", min: 1, value: state.epoch, class: "small-number", "aria-label": "epoch k" });
+  const thresholdInput = h("input", { id: "compare-threshold", type: "number", min: 0, max: 100, step: 1, value: state.threshold,
+    class: "small-number", placeholder: "report", "aria-label": "time to accuracy threshold (%)" });
   const form = h("form", { class: "filters", id: "compare-form" },
     h("label", { for: "compare-ids" }, "runs"), idsInput, h("button", { type: "submit" }, "Apply"),
     h("label", { for: "compare-x" }, "x axis"), xSelect,
     h("label", { for: "compare-smooth" }, "smoothing"), smooth, smoothValue,
     h("label", { for: "compare-ref", class: "inline" }, ref, " report curves"),
     h("label", { for: "compare-agg", class: "inline" }, agg, " aggregate replicas"),
-    h("label", { for: "compare-value" }, "value"), valueSelect, epochInput);
+    h("label", { for: "compare-value" }, "value"), valueSelect, epochInput,
+    h("label", { for: "compare-threshold" }, "time to acc (%)"), thresholdInput);
   const acc = chartCard("Accuracy (%) — test solid, train dotted", "compare-accuracy", "compare-accuracy");
   const loss = chartCard("Loss — test solid, train dotted", "compare-loss", "compare-loss");
   const summary = h("div", { class: "table-wrap", id: "compare-summary" });
@@ -60,6 +64,7 @@ export async function compareView(main, route) {
   const sync = () => replaceParams("compare", [], {
     ids: state.ids.join(","), x: state.x === "time" ? "time" : "", smooth: state.smooth || "", ref: state.ref ? "" : "0",
     agg: state.agg ? "1" : "", value: state.value === "best" ? "" : state.value, epoch: state.value === "epoch" ? state.epoch : "",
+    threshold: state.threshold,
   });
 
   function xs(run) {
@@ -120,7 +125,8 @@ export async function compareView(main, route) {
       return;
     }
     try {
-      data = await api.compare(state.ids, { epoch: state.value === "epoch" ? state.epoch : "" });
+      data = await api.compare(state.ids, { epoch: state.value === "epoch" ? state.epoch : "",
+        threshold: state.threshold === "" ? "" : Number(state.threshold) / 100 });
     } catch (error) {
       clear(body).append(h("p", { class: "error-box", role: "alert" }, error.message));
       return;
@@ -151,12 +157,14 @@ export async function compareView(main, route) {
   const revalue = () => {
     state.value = valueSelect.value;
     state.epoch = Math.max(1, Number(epochInput.value) || 1);
+    state.threshold = thresholdInput.value.trim();
     epochInput.hidden = state.value !== "epoch";
     sync();
     load();
   };
   valueSelect.addEventListener("change", revalue);
   epochInput.addEventListener("change", revalue);
+  thresholdInput.addEventListener("change", revalue);
   epochInput.hidden = state.value !== "epoch";
   await load();
   return () => {

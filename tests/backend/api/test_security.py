@@ -104,7 +104,7 @@ def test_ingest_tokens_are_unguessable_unique_and_never_shown_by_the_api(
 
 # Every config field's type: closed choices, numbers, flags, or the device pattern.
 SAFE = re.compile(
-    r"^(bool|int|float|int \| None|Literal\[.*\]|tuple\[(int|Literal\[.*\]), \.\.\.\])$"
+    r"^(bool|int|float|(int|float) \| None|Literal\[.*\]|tuple\[(int|Literal\[.*\]), \.\.\.\])$"
 )
 FILESYSTEM_WORDS = re.compile(
     r"(^|_)(dir|path|root|file|url|weights|module|import|command|script|checkpoint)(_|$)"
