@@ -43,12 +43,15 @@ from worker.schema.events import metric_points
 
 pytestmark = pytest.mark.timeout(400)
 
-# synthetic-easy, tiny: 16 steps an epoch of a few seconds on a shared CPU
+# synthetic-easy, small but not tiny: a run must outlast the test's reaction to it. On a quiet
+# 2-core machine an epoch of 128 steps takes about 1.3 s (16 steps of an 8-wide net took 0.07 s,
+# and whole runs ended before the test saw their first step); a busy machine only slows it.
 RUN: dict[str, Any] = {
-    "dataset": "synthetic-easy", "device": "cpu", "train_subset": 512, "test_subset": 128,
-    "widths": [8, 8, 8, 16], "fc_width": 64, "batch_size": 32, "epochs": 3, "report_every": 1,
+    "dataset": "synthetic-easy", "device": "cpu", "train_subset": 4096, "test_subset": 128,
+    "widths": [64, 64, 128, 128], "fc_width": 256, "batch_size": 32, "epochs": 5,
+    "report_every": 1,
 }  # fmt: skip
-STEPS_PER_EPOCH = 16
+STEPS_PER_EPOCH = 4096 // 32
 CUT_S = 30.0
 SHORT_TIMEOUT_S = 6  # the heartbeat timeout of the stack whose link is cut for longer
 LEASE_EPOCHS = 12  # that stack's run
@@ -187,7 +190,8 @@ def test_a_busy_worker_hosts_link_cut_for_30_s_mid_epoch_loses_and_repeats_nothi
         try:
             cut_until = time.monotonic() + CUT_S
             while time.monotonic() < cut_until:  # the fault itself: 30 s without the link
-                assert _run(stack_a, run["id"])["status"] == "running"
+                status = _run(stack_a, run["id"])["status"]
+                assert status == "running", f"{status} while the worker's link was cut"
                 time.sleep(1.0)
         finally:
             hosts.restore("w1")
@@ -209,8 +213,8 @@ def _claims(events: list[SseEvent]) -> dict[int, datetime]:
 def test_a_link_cut_beyond_the_heartbeat_timeout_hands_the_run_to_the_other_host_once(
     hosts: Hosts, stack_b: ServerProcess
 ) -> None:
-    # Long enough that the cut worker is still training when its lease lapses (~1 s an epoch
-    # on a quiet machine: 4 epochs could end within the 6 s lease and never see it lapse).
+    # Long enough (~16 s on a quiet machine) that the cut worker is still training when its
+    # lease lapses: its hello names the run within 5 s, the lease lapses ~5 s after the cut.
     run = create_run(stack_b.url, overrides={**RUN, "epochs": LEASE_EPOCHS})
     with _run_stream(stack_b, run["id"]) as stream:
         events = stream.read_until(_has("batch_loss"), timeout=WAIT_S)
