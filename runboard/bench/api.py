@@ -25,7 +25,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import random
 import statistics
 import time
@@ -41,6 +40,7 @@ from sqlmodel import Session, col
 from backend.app.core.db import make_engine, migrate
 from backend.app.crud.points import PointRow, insert_points
 from backend.app.models import MetricPoint, Run
+from runboard.bench.machine import banner, describe
 from runboard.bench.scaleout import two_process_figures
 from runboard.bench.server import cpu_seconds, serving
 from runboard.bench.stats import percentile
@@ -252,6 +252,8 @@ def run_api_bench(args: argparse.Namespace, scale: Scale = Scale()) -> int:
         scale = EVERY_STEP
     if args.requests < 1:
         raise InvalidInputError("bench api: --requests must be at least 1")
+    machine = describe()
+    print(banner(machine), flush=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     scratch = None if args.database_url else Path(f"var/bench/api-{stamp}.db")
     url = args.database_url or f"sqlite:///{scratch}"
@@ -284,8 +286,7 @@ def run_api_bench(args: argparse.Namespace, scale: Scale = Scale()) -> int:
         )
     report = {
         "benchmark": "api", "when": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
-                    "python": platform.python_version()},
+        "machine": machine,
         "database": {"dialect": engine.dialect.name, "version": version},
         "scale": asdict(scale), "requests": args.requests, "warmup": WARMUP,
         "populate_seconds": populated, "figures": figures, "passed": passed,

@@ -18,7 +18,6 @@ import argparse
 import contextlib
 import json
 import os
-import platform
 import random
 import shutil
 import statistics
@@ -34,6 +33,7 @@ from sqlmodel import col
 
 from backend.app.core.db import make_engine
 from backend.app.models import Run
+from runboard.bench.machine import banner, describe
 from runboard.bench.server import serving
 from runboard.bench.stats import percentile
 from worker.schema.errors import InvalidInputError
@@ -245,8 +245,7 @@ def run_soak(soak: Soak, workdir: Path) -> dict[str, Any]:
     posts = counters.post_ms
     return {
         "benchmark": "soak", "when": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
-                    "python": platform.python_version()},
+        "machine": describe(),
         "settings": asdict(soak), "database": database_url.split(":")[0],
         "rss_mib": {"start": samples[0][1] / mib, "after_warmup": steady[0][1] / mib,
                     "end": samples[-1][1] / mib, "max": max(row[1] for row in samples) / mib,
@@ -267,6 +266,7 @@ def run_soak(soak: Soak, workdir: Path) -> dict[str, Any]:
 def run_soak_bench(args: argparse.Namespace) -> int:
     if not args.minutes > 0 or not args.sample_s > 0 or args.workers < 1 or args.clients < 0:
         raise InvalidInputError("bench soak: --minutes, --sample-s, --workers must be above 0")
+    print(banner(describe()), flush=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     warmup = args.warmup if args.warmup is not None else min(60.0, args.minutes * 60 / 5)
     soak = Soak(args.minutes, args.workers, args.clients, args.sample_s, warmup, args.seed)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
-import platform
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -28,6 +27,7 @@ from typing import Any
 
 import torch
 
+from runboard.bench.machine import banner, describe
 from worker.core import runtime
 from worker.core.data import load_dataset
 from worker.core.trainer import train
@@ -212,6 +212,7 @@ def run_story_bench(args: argparse.Namespace) -> int:
         overrides["train_subset"] = args.train_subset
     if args.test_subset:
         overrides["test_subset"] = args.test_subset
+    print(banner(describe()), flush=True)
     outcomes = merged_outcomes(args.merge, overrides)
     if args.jobs == 1:
         for preset_id in preset_ids:
@@ -237,10 +238,10 @@ def run_story_bench(args: argparse.Namespace) -> int:
         "benchmark": "story",
         "when": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "machine": {
+            **describe(),
             "device": str(device),
             "device_name": runtime.device_name(device),
-            "cpu_count": torch.get_num_threads(),
-            "platform": platform.platform(),
+            "torch_threads": torch.get_num_threads(),
             **runtime.versions(),
         },
         "settings": {"presets": list(outcomes), **overrides},

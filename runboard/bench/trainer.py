@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import time
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from typing import Any
 
 import torch
 
+from runboard.bench.machine import banner, describe
 from worker.core import runtime
 from worker.core.data import synthetic_dataset
 from worker.core.models import build_model
@@ -80,6 +80,7 @@ def measure(config: RunConfig, variant: Variant, data_split: Any, warmup: int, s
 def run_trainer_bench(args: argparse.Namespace) -> int:
     preset_ids = [p.strip() for p in args.presets.split(",") if p.strip()]
     device = runtime.resolve_device(args.device)
+    print(banner(describe()), flush=True)
     figures: dict[str, Any] = {}
     for preset_id in preset_ids:
         overrides: dict[str, Any] = {"device": str(device), "dataset": "synthetic"}
@@ -110,11 +111,11 @@ def run_trainer_bench(args: argparse.Namespace) -> int:
         "benchmark": "trainer",
         "when": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "machine": {
+            **describe(),
             "device": str(device),
             "device_name": runtime.device_name(device),
             "precision_auto": runtime.resolve_precision("auto", device).name,
-            "cpu_count": torch.get_num_threads(),
-            "platform": platform.platform(),
+            "torch_threads": torch.get_num_threads(),
             **runtime.versions(),
         },
         "settings": {"steps": args.steps, "warmup": args.warmup, "rounds": args.rounds},

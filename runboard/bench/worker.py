@@ -1,7 +1,13 @@
 """`runboard bench worker`: what tracking costs and how live it is, against a real API.
 
-- tracking overhead: training images/s with reporting to the API on (every step) against
-  off, measured alternately in this process on the same data and model;
+- tracking overhead: training images/s with reporting to the API on (every step, resources
+  sampled) against off, measured alternately in this process on the same data and model, in
+  two layouts side by side each round:
+  - `apart`, the figure the target is about: training on one CPU (one torch thread, with the
+    reporter's thread beside it), the API server and the SSE client (a browser) pinned to the
+    others, as when the API and the dashboard are on other machines;
+  - `shared`: everything on all CPUs, as `make run` on one laptop; there the training also
+    pays for the server storing every point and for the client reading them;
 - live latency: from the worker emitting a metric (its `time`) to an SSE client of the
   run's stream receiving it, for every batch and epoch point of the runs above;
 - launch latency: `runboard serve` with its worker warm (data cached, torch loaded), from
@@ -13,6 +19,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import multiprocessing
+import os
+import queue
 import statistics
 import tempfile
 import threading
@@ -22,7 +31,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 
+from runboard.bench.machine import banner, describe
 from runboard.bench.server import serving
 from runboard.bench.stats import summary
 from worker.client import ApiClient, iter_sse
@@ -39,7 +50,7 @@ TINY = {
 
 
 @contextlib.contextmanager
-def _serving(folder: Path, with_worker: bool) -> Iterator[str]:
+def _serving(folder: Path, with_worker: bool) -> Iterator[tuple[str, int]]:
     """`runboard serve` on a database, an embedded broker and checkpoints of its own."""
     settings: dict[str, str | None] = {
         "RUNBOARD_BROKER_URL": None,  # the embedded SQLite broker, which the worker consumes
@@ -48,8 +59,11 @@ def _serving(folder: Path, with_worker: bool) -> Iterator[str]:
     }
     database_url = f"sqlite:///{folder / 'runboard.db'}"
     # serve stops its worker first, and the worker lets its run go at the next step.
-    with serving(database_url, settings, with_worker, cwd=folder, stop_timeout_s=90) as (url, _):
-        yield url
+    with serving(database_url, settings, with_worker, cwd=folder, stop_timeout_s=90) as served:
+        yield served
+
+
+Arrival = tuple[str, float, float]  # (metric name, emitted, received), seconds since the epoch
 
 
 class StreamWatcher(threading.Thread):
@@ -58,15 +72,15 @@ class StreamWatcher(threading.Thread):
     def __init__(self, url: str, run_id: int) -> None:
         super().__init__(daemon=True)
         self.url, self.run_id = url, run_id
-        self.arrivals: list[tuple[str, float, float]] = []  # (name, emitted, received)
+        self.arrivals: list[Arrival] = []
+        self.connected = threading.Event()
         self.done = threading.Event()
 
     def run(self) -> None:
         with httpx.stream("GET", f"{self.url}/api/runs/{self.run_id}/stream", timeout=None) as r:
+            self.connected.set()
             for event in iter_sse(r):
                 received = time.time()
-                if not event.data:  # the stream's opening `retry:` line: no event for a browser
-                    continue
                 data = json.loads(event.data)
                 if event.event == "metrics":
                     for point in metric_points(data):
@@ -76,18 +90,34 @@ class StreamWatcher(threading.Thread):
         self.done.set()
 
 
+def _watch_apart(
+    url: str, run_id: int, cpus: set[int], connected: Any, out: multiprocessing.Queue[Any]
+) -> None:
+    """A child process's StreamWatcher on `cpus`: the browser, away from the training."""
+    os.sched_setaffinity(0, cpus)
+    watcher = StreamWatcher(url, run_id)
+    watcher.start()
+    watcher.connected.wait(60)
+    connected.set()
+    watcher.done.wait(600)
+    out.put(watcher.arrivals)
+
+
 def _train_reported(
-    url: str, database_url: str, config: Any, watchers: list[StreamWatcher]
+    url: str, database_url: str, config: Any, elsewhere: set[int], arrivals: list[Arrival]
 ) -> float:
+    """images/s of one reported run, its stream read by a client process on `elsewhere`."""
     from worker.core.trainer import train
 
     run = httpx.post(f"{url}/api/runs", json={"preset": "2", "overrides": TINY}, timeout=30).json()
     token = _token(database_url, run["id"])
     with ApiClient(url, token) as api:
         claimed = api.claim(run["id"], worker_host())
-    watcher = StreamWatcher(url, run["id"])
-    watcher.start()
-    watchers.append(watcher)
+    spawn = multiprocessing.get_context("spawn")  # no fork of a process with torch threads
+    connected, out = spawn.Event(), spawn.Queue()
+    client = spawn.Process(target=_watch_apart, args=(url, run["id"], elsewhere, connected, out))
+    client.start()
+    connected.wait(60)  # before the first point: its latency is the live path's, not a replay
     reporter = Reporter(
         url, run["id"], token, claimed.next_seq, attempt=claimed.attempt, sample_resources=True
     )
@@ -95,8 +125,24 @@ def _train_reported(
 
     result = train(config, on_event=reporter.emit, should_stop=reporter.should_stop)
     reporter.close()
-    watcher.done.wait(60)
+    with contextlib.suppress(queue.Empty):
+        arrivals += out.get(timeout=60)
+    client.join(10)
+    return _images_per_second(result)
+
+
+def _images_per_second(result: Any) -> float:
+    """The mean of a run's per-epoch training throughput (worker.core's RunResult)."""
     return statistics.mean(h["images_per_second"] or 0.0 for h in result.history)
+
+
+def _pin(pid: int, cpus: set[int]) -> None:
+    """Every thread of `pid` and of its children onto `cpus` (new threads inherit it)."""
+    root = psutil.Process(pid)
+    for process in (root, *root.children(recursive=True)):
+        for thread in process.threads():
+            with contextlib.suppress(OSError):  # a thread that ended meanwhile
+                os.sched_setaffinity(thread.id, cpus)
 
 
 def _token(database_url: str, run_id: int) -> str:
@@ -113,32 +159,59 @@ def _token(database_url: str, run_id: int) -> str:
 
 
 def run_worker_bench(args: argparse.Namespace) -> int:
+    import torch
+
     from worker.core.data import load_dataset
     from worker.core.trainer import train
     from worker.schema.presets import get_preset
 
     config = get_preset("2").config.with_overrides(TINY)
     load_dataset(config)  # cached: both ways start from loaded data
-    report: dict[str, Any] = {"benchmark": "worker", "config": TINY}
+    every_cpu, threads = os.sched_getaffinity(0), torch.get_num_threads()
+    train_cpu = min(every_cpu)
+    # layout -> (CPUs of the training thread, torch threads, CPUs of the server and client)
+    layouts = {"shared": (every_cpu, threads, every_cpu)}
+    if len(every_cpu) > 1:
+        layouts["apart"] = ({train_cpu}, 1, every_cpu - {train_cpu})
+    machine = describe()
+    print(banner(machine), flush=True)
+    report: dict[str, Any] = {"benchmark": "worker", "machine": machine, "config": TINY}
+    report["cpus"] = sorted(every_cpu)
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
         database_url = f"sqlite:///{folder / 'runboard.db'}"
-        with _serving(folder, with_worker=False) as url:
-            off: list[float] = []
-            on: list[float] = []
-            watchers: list[StreamWatcher] = []
+        with _serving(folder, with_worker=False) as (url, server_pid):
+            figures: dict[str, dict[str, list[float]]] = {
+                name: {"off": [], "on": []} for name in layouts
+            }
+            arrivals: list[Arrival] = []
             for round_index in range(args.rounds):
-                off.append(
-                    statistics.mean(h["images_per_second"] or 0.0 for h in train(config).history)
-                )
-                on.append(_train_reported(url, database_url, config, watchers))
-                print(f"round {round_index + 1}: off {off[-1]:.0f} img/s, on {on[-1]:.0f} img/s")
-            latencies = [(n, (r - e) * 1000) for w in watchers for n, e, r in w.arrivals]
-            ratio = statistics.median(on) / statistics.median(off)
-            report["tracking"] = {"off": off, "on": on, "ratio": ratio}
+                for name, (cpus, torch_threads, elsewhere) in layouts.items():
+                    os.sched_setaffinity(0, cpus)  # this thread; the reporter's inherits it
+                    torch.set_num_threads(torch_threads)
+                    _pin(server_pid, elsewhere)
+                    off, on = figures[name]["off"], figures[name]["on"]
+                    off.append(_images_per_second(train(config)))
+                    on.append(_train_reported(url, database_url, config, elsewhere, arrivals))
+                    print(f"round {round_index + 1}, {name}: off {off[-1]:.0f} img/s, "
+                          f"on {on[-1]:.0f} img/s")  # fmt: skip
+            os.sched_setaffinity(0, every_cpu)
+            torch.set_num_threads(threads)
+            report["tracking"] = {
+                name: {
+                    **figures[name],
+                    "ratio": statistics.median(figures[name]["on"])
+                    / statistics.median(figures[name]["off"]),
+                    "train_cpus": sorted(cpus),
+                    "torch_threads": torch_threads,
+                    "server_and_client_cpus": sorted(elsewhere),
+                }
+                for name, (cpus, torch_threads, elsewhere) in layouts.items()
+            }
+            late_ms = [(name, (received - emitted) * 1000) for name, emitted, received in arrivals]
             report["live_latency_ms"] = {
-                "all_points": summary([ms for _, ms in latencies]),
-                "epoch_points": summary([ms for n, ms in latencies if n == "test_acc"]),
+                "all_points": summary([ms for _, ms in late_ms]),
+                "epoch_points": summary([ms for name, ms in late_ms if name == "test_acc"]),
             }
         report["launch_latency_s"] = _launch_latency(folder / "serve", args.launches)
     _print_and_save(report, args.out)
@@ -148,7 +221,7 @@ def run_worker_bench(args: argparse.Namespace) -> int:
 def _launch_latency(folder: Path, launches: int) -> dict[str, float]:
     folder.mkdir()
     seconds: list[float] = []
-    with _serving(folder, with_worker=True) as url:
+    with _serving(folder, with_worker=True) as (url, _):
         for index in range(launches + 1):  # the first launch warms the worker up
             started = time.time()
             body = {"preset": "2", "overrides": {**TINY, "epochs": 1}}
@@ -166,7 +239,11 @@ def _launch_latency(folder: Path, launches: int) -> dict[str, float]:
 def _print_and_save(report: dict[str, Any], out: str | None) -> None:
     tracking, live = report["tracking"], report["live_latency_ms"]
     launch = report["launch_latency_s"]
-    print(f"tracking overhead: on/off = {tracking['ratio']:.3f} (target >= 0.98)")
+    if "apart" in tracking:
+        print(f"tracking overhead, API and client apart: on/off = "
+              f"{tracking['apart']['ratio']:.3f} (target >= 0.98)")  # fmt: skip
+    print(f"tracking overhead, all on this machine's {len(report['cpus'])} CPUs: on/off = "
+          f"{tracking['shared']['ratio']:.3f} (server and client share its CPUs)")  # fmt: skip
     print(f"live latency: p95 {live['all_points']['p95']:.0f} ms over "
           f"{live['all_points']['count']} points, epoch points p95 "
           f"{live['epoch_points']['p95']:.0f} ms (target < 500 ms)")  # fmt: skip

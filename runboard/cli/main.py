@@ -209,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     api.add_argument("--out", help="JSON file for the figures (default var/bench/api-...)")
     live = targets.add_parser("worker", help="tracking overhead, live and launch latency")
-    live.add_argument("--rounds", type=COUNT, default=3, help="alternating rounds on/off")
+    live.add_argument("--rounds", type=COUNT, default=5, help="alternating rounds on/off")
     live.add_argument("--launches", type=COUNT, default=5, help="timed launches")
     live.add_argument("--out", help="JSON file for the figures (default var/bench/worker-...)")
     story = targets.add_parser(
