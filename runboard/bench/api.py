@@ -40,7 +40,7 @@ from sqlmodel import Session, col
 from backend.app.core.db import make_engine, migrate
 from backend.app.crud.points import PointRow, insert_points
 from backend.app.models import MetricPoint, Run
-from runboard.bench.machine import banner, describe
+from runboard.bench.record import banner, describe, save
 from runboard.bench.scaleout import two_process_figures
 from runboard.bench.server import cpu_seconds, serving
 from runboard.bench.stats import percentile
@@ -292,9 +292,7 @@ def run_api_bench(args: argparse.Namespace, scale: Scale = Scale()) -> int:
         "populate_seconds": populated, "figures": figures, "passed": passed,
         "targets": {name: {"stat": stat, "limit": v} for name, (stat, v) in TARGETS.items()},
     }  # fmt: skip
-    out = Path(args.out) if args.out else Path("var/bench") / f"api-{stamp}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=1))
+    out = save(report, args.out, "api")
     cpu = figures["ingest"]["points_per_server_cpu_second"]
     if cpu:
         print(f"ingest per second of server CPU: {cpu:,.0f} points (wall time varies more)")

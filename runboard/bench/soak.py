@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import random
 import shutil
@@ -33,7 +32,7 @@ from sqlmodel import col
 
 from backend.app.core.db import make_engine
 from backend.app.models import Run
-from runboard.bench.machine import banner, describe
+from runboard.bench.record import banner, describe, save
 from runboard.bench.server import serving
 from runboard.bench.stats import percentile
 from worker.schema.errors import InvalidInputError
@@ -275,9 +274,7 @@ def run_soak_bench(args: argparse.Namespace) -> int:
         report = run_soak(soak, scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    out = Path(args.out) if args.out else Path("var/bench") / f"soak-{stamp}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=1))
+    out = save(report, args.out, "soak")
     rss, traffic = report["rss_mib"], report["traffic"]
     print(f"{soak.minutes:g} min, {soak.workers} workers, {soak.clients} SSE clients: runs "
           f"{traffic['runs']}, {traffic['posts']} ingest posts, {traffic['streams']} streams, "

@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from runboard.bench.machine import banner, describe
+from runboard.bench.record import banner, describe, save
 from worker.core import runtime
 from worker.core.data import load_dataset
 from worker.core.trainer import train
@@ -257,13 +257,7 @@ def run_story_bench(args: argparse.Namespace) -> int:
         },
         "checks": [{"name": c.name, "holds": c.holds, "detail": c.detail} for c in checks],
     }
-    out = (
-        Path(args.out)
-        if args.out
-        else Path("var/bench") / f"story-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=1))
+    out = save(report, args.out, "story")
     held = sum(check.holds for check in checks)
     print(f"\n{held} of {len(checks)} orderings hold; figures saved to {out}")
     return 0 if held == len(checks) else 1

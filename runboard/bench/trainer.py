@@ -13,16 +13,14 @@ measurement runs `warmup` untimed steps, then times `steps` steps of the same ep
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 
-from runboard.bench.machine import banner, describe
+from runboard.bench.record import banner, describe, save
 from worker.core import runtime
 from worker.core.data import synthetic_dataset
 from worker.core.models import build_model
@@ -132,12 +130,6 @@ def run_trainer_bench(args: argparse.Namespace) -> int:
             f"{median['template']:>10.1f} {row['end_to_end_ratio']:>10.2f}x "
             f"{median['torchvision']:>12.1f} {row['pipeline_only_ratio']:>13.2f}x"
         )
-    out = (
-        Path(args.out)
-        if args.out
-        else Path("var/bench") / f"trainer-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=1))
+    out = save(report, args.out, "trainer")
     print(f"\nimages/s are medians of {args.rounds} alternating rounds; figures saved to {out}")
     return 0

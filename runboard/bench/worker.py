@@ -33,7 +33,7 @@ from typing import Any
 import httpx
 import psutil
 
-from runboard.bench.machine import banner, describe
+from runboard.bench.record import banner, describe, save
 from runboard.bench.server import serving
 from runboard.bench.stats import summary
 from worker.client import ApiClient, iter_sse
@@ -249,8 +249,4 @@ def _print_and_save(report: dict[str, Any], out: str | None) -> None:
           f"{live['epoch_points']['p95']:.0f} ms (target < 500 ms)")  # fmt: skip
     print(f"launch latency: median {launch['median']:.2f} s, max {launch['max']:.2f} s "
           f"(target < 5 s)")  # fmt: skip
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    path = Path(out) if out else Path("var/bench") / f"worker-{stamp}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=1))
-    print(f"figures saved to {path}")
+    print(f"figures saved to {save(report, out, 'worker')}")

@@ -219,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--presets", type=_presets, default="1,2,3a,4a,5a,5b",
         help="comma-separated preset ids (3b and 3c take 4x and 16x 3a's time)",
     )  # fmt: skip
-    story.add_argument("--epochs", type=COUNT, default=10, help="epochs per point (cut)")
+    story.add_argument("--epochs", type=COUNT, default=20, help="epochs per point (presets: 20)")
     story.add_argument("--train-subset", type=COUNT, help="train images (default: the set's)")
     story.add_argument("--test-subset", type=COUNT, help="test images (default: the set's)")
     story.add_argument("--device", type=_device, default="auto")

@@ -4,7 +4,8 @@
   20 superclasses of 5; the 5 classes of a superclass share a body shape and a colour
   mosaic and differ in a part and a few of the mosaic's colours. Each image draws its
   object at a random position, scale, tilt, brightness and mirror image over a cluttered,
-  noisy background (other classes' objects, faint), and
+  noisy background (other classes' objects, faint); a fifth of the images (in both splits)
+  show a class of their label's superclass, as CIFAR-100's ambiguous images do; and
   there are few training images per class, so that networks that memorise overfit,
   convolutions beat a fully connected network (the object moves), and flips and crops help
   (mirror images and shifts are part of the data's own variation). How far each holds is
@@ -29,8 +30,8 @@ from worker.schema.cifar_meta import CIFAR_CHANNELS, CIFAR_SIZE, FINE_TO_COARSE,
 SIDE = CIFAR_SIZE
 CHUNK = 2048  # images rendered at once: bounds the float32 working memory (~100 MB)
 # How each image varies (the hard set). Shifts and scales are of the 32-pixel frame.
-SHIFT_PIXELS = 6.0  # object centre moves up to this many pixels each way
-SCALE_RANGE = (0.75, 1.1)  # object size relative to its template
+SHIFT_PIXELS = 8.0  # object centre moves up to this many pixels each way
+SCALE_RANGE = (0.6, 1.3)  # object size relative to its template (crops zoom in 1.25x)
 TILT_RADIANS = 0.15  # rotation, each way
 BRIGHTNESS = (0.75, 1.15)  # of the object's colours
 NOISE_STD = 0.08  # per-pixel Gaussian noise, of the 0..1 range
@@ -40,6 +41,11 @@ OWN_CELLS = 0.3  # the share of mosaic cells each class repaints in its own colo
 CLUTTER_OBJECTS = 2  # other classes' objects behind the object
 CLUTTER_SCALE = (0.4, 0.7)
 CLUTTER_OPACITY = 0.5
+# The share of images that show a sibling class of their label's superclass (any of its 5,
+# their own class included), in both splits: CIFAR-100's own ambiguity. A network can fit
+# these only by memorising them, which is what makes the wide CNNs' test accuracy stall
+# while their training loss keeps falling; augmentation slows that memorising down.
+AMBIGUOUS = 0.2
 
 
 def hard_images(seed: int, train_size: int, test_size: int) -> tuple[torch.Tensor, ...]:
@@ -137,9 +143,10 @@ def _render_split(
     masks: torch.Tensor, surfaces: torch.Tensor, size: int, generator: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
     labels = _balanced_labels(size, generator)
+    shown = _ambiguous(labels, generator)  # (size,) the class each image draws
     images = torch.empty(size, CIFAR_CHANNELS, SIDE, SIDE, dtype=torch.uint8)
     for start in range(0, size, CHUNK):
-        chunk = labels[start : start + CHUNK]
+        chunk = shown[start : start + CHUNK]
         n = chunk.shape[0]
         canvas = _background(n, generator)  # (n, 3, 32, 32)
         for _ in range(CLUTTER_OBJECTS):  # other classes' objects, small and faint, behind
@@ -153,6 +160,16 @@ def _render_split(
         noise = NOISE_STD * torch.randn(n, CIFAR_CHANNELS, SIDE, SIDE, generator=generator)
         images[start : start + n] = ((canvas + noise).clamp(0, 1) * 255).round().to(torch.uint8)
     return images, labels
+
+
+def _ambiguous(labels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """The class each image shows: its label, or for an AMBIGUOUS share of them a class of
+    the label's superclass drawn at random (the label's own among the 5)."""
+    coarse = torch.tensor(FINE_TO_COARSE)
+    siblings = torch.stack([torch.nonzero(coarse == c).flatten() for c in range(20)])  # (20, 5)
+    pick = torch.randint(0, siblings.shape[1], labels.shape, generator=generator)
+    swap = torch.rand(labels.shape, generator=generator) < AMBIGUOUS
+    return torch.where(swap, siblings[coarse[labels], pick], labels)
 
 
 def _background(n: int, generator: torch.Generator) -> torch.Tensor:

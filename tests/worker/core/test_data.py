@@ -16,6 +16,7 @@ from worker.core.data import (
     load_dataset,
     synthetic_dataset,
 )
+from worker.core.synthetic import AMBIGUOUS, _ambiguous
 from worker.schema.cifar_meta import FINE_TO_COARSE
 from worker.schema.runconfig import RunConfig
 
@@ -69,6 +70,17 @@ def test_hard_synthetic_classes_of_a_superclass_look_alike() -> None:
     within = distances[same & off_diagonal].mean()
     between = distances[~same].mean()
     assert float(within) < 0.8 * float(between)
+
+
+def test_hard_synthetic_images_show_a_sibling_class_in_a_share_never_another_superclass() -> None:
+    labels = torch.arange(20_000) % 100
+    shown = _ambiguous(labels, torch.Generator().manual_seed(0))
+    coarse = torch.tensor(FINE_TO_COARSE)
+    assert torch.equal(coarse[shown], coarse[labels])  # the superclass always shows
+    # The AMBIGUOUS share draws any of the 5 classes, its own included: 4/5 of it differ.
+    swapped = float((shown != labels).float().mean())
+    assert swapped == pytest.approx(AMBIGUOUS * 4 / 5, abs=0.01)
+    assert len(set(shown[labels == 0].tolist())) == 5  # every sibling of class 0 turns up
 
 
 def test_easy_synthetic_classes_differ_more_between_than_within() -> None:

@@ -1,10 +1,13 @@
-"""The machine a benchmark ran on, saved and printed with its figures: CPUs differ between
-machines (native bf16 and AMX on some, only AVX2 on others), and the figures with them."""
+"""What every benchmark records with its figures: the machine it ran on (printed and saved:
+CPUs differ between machines, native bf16 and AMX on some, only AVX2 on others, and the
+figures with them), and the JSON file the figures are saved to."""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
+import time
 from pathlib import Path
 from typing import Any
 
@@ -44,3 +47,15 @@ def banner(machine: dict[str, Any]) -> str:
     """One line for the top of a benchmark's printout."""
     flags = " ".join(machine["cpu_flags"]) or "none of " + " ".join(FLAGS_OF_INTEREST)
     return f"machine: {machine['cpu_model']}, {machine['cpu_count']} CPUs, flags: {flags}"
+
+
+def save(report: dict[str, Any], out: str | None, benchmark: str) -> Path:
+    """`report` as JSON at `out`, or by default var/bench/BENCHMARK-YYYYmmdd-HHMMSS.json."""
+    path = (
+        Path(out)
+        if out
+        else Path("var/bench") / f"{benchmark}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=1))
+    return path
