@@ -203,8 +203,10 @@ class Monkey:
         phase = self.deck.popleft() if own or not short else short[0]
         if phase in self.deck and not own:
             self.deck.remove(phase)
-        if run == self.doomed and epoch == epochs and phase == "eval":
-            self.deck.appendleft(phase)  # a missed eval window would let the doomed run end
+        if run == self.doomed and epoch == epochs and phase in ("eval", "write"):
+            # A missed eval or checkpoint-write window in its last epoch would let the doomed
+            # run end (a whole epoch takes ~1.4 s on a quiet machine); a step is never missed.
+            self.deck.appendleft(phase)
             phase = "step"
         if not self.deck:
             self.refill_deck()
