@@ -26,7 +26,8 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.support.live import ServerProcess, SseReader, ingest_token
+from tests.support.live import ServerProcess, ingest_token
+from tests.support.sse import SseReader
 
 pytestmark = pytest.mark.timeout(180)
 CLIENTS = 200

@@ -14,16 +14,8 @@ import pytest
 import redis
 
 from tests.backend.conftest import _fresh_postgres_database
-from tests.support.live import (
-    SseReader,
-    Worker,
-    create_run,
-    http,
-    is_status,
-    payload,
-    run_redis,
-    run_server,
-)
+from tests.support.live import Worker, create_run, http, run_redis, run_server
+from tests.support.sse import SseReader, is_status, payload
 from worker.schema.events import metric_points
 
 # Streams would see a commit of another process at their next keep-alive anyway: 8 s apart

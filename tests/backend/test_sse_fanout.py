@@ -18,14 +18,8 @@ from sqlmodel import Session, col, select
 from backend.app.core.db import make_engine
 from backend.app.models import StreamEvent
 from tests.backend.points import epochs_with, metric_points
-from tests.support.live import (
-    ServerProcess,
-    SseEvent,
-    SseReader,
-    Worker,
-    create_run,
-    payload,
-)
+from tests.support.live import ServerProcess, Worker, create_run
+from tests.support.sse import SseEvent, SseReader, payload
 
 pytestmark = pytest.mark.timeout(240)
 CLIENTS = 50

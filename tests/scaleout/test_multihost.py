@@ -27,18 +27,8 @@ import pytest
 
 from tests.backend.conftest import _fresh_postgres_database
 from tests.scaleout.conftest import Hosts, Relay
-from tests.support.live import (
-    ServerProcess,
-    SseEvent,
-    SseReader,
-    Worker,
-    create_run,
-    http,
-    is_status,
-    payload,
-    run_redis,
-    run_server,
-)
+from tests.support.live import ServerProcess, Worker, create_run, http, run_redis, run_server
+from tests.support.sse import SseEvent, SseReader, is_status, payload
 from worker.schema.events import metric_points
 
 pytestmark = pytest.mark.timeout(400)

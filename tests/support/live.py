@@ -1,20 +1,17 @@
-"""Helpers for tests against a real `runboard serve` process: start it, act as a worker,
-read its Server-Sent Events as a browser would. Every wait here has a bound."""
+"""Helpers for tests against a real `runboard serve` process: start it (and Redis), act as
+a worker. Every wait here has a bound. Its streams are read with tests/support/sse.py."""
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import queue
 import select
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +21,6 @@ from sqlmodel import Session
 
 from backend.app.core.db import make_engine
 from backend.app.models import Run
-from worker.client import SseEvent
 
 RUNBOARD = str(Path(sys.executable).with_name("runboard"))
 # One client for every request of the tests: a new httpx client costs ~50 ms of CPU (its SSL
@@ -251,182 +247,3 @@ class Worker:
 
     def fail(self, error: str) -> dict[str, Any]:
         return self.send(("failed", {"error": error}))
-
-
-def parse_sse(lines: Iterator[str]) -> Iterator[SseEvent]:
-    """text/event-stream lines as a browser's EventSource reads them: no event for a block
-    without data, the last id carried over, comments skipped (the reader counts them).
-
-    The tests' own reading of the spec, so the server is checked against it rather than
-    against the library the product's clients use (httpx-sse). It also reads each line the
-    moment it arrives: feeding counted lines back through httpx-sse held events back by
-    up to an epoch of a small run, enough to fail the live-stream assertions."""
-    event_id: str | None = None
-    kind, data = "message", list[str]()
-    for raw in lines:
-        line = raw.rstrip("\r\n")
-        if not line:
-            if data:
-                yield SseEvent(event=kind, data="\n".join(data), id=event_id)
-            kind, data = "message", []
-            continue
-        if line.startswith(":"):
-            continue
-        field, _, value = line.partition(":")
-        value = value.removeprefix(" ")
-        if field == "data":
-            data.append(value)
-        elif field == "event":
-            kind = value
-        elif field == "id":
-            event_id = value
-
-
-def payload(event: SseEvent) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(event.data)
-    return data
-
-
-class SseReader:
-    """Follows one SSE stream in a thread, parsed by `parse_sse` as EventSource would parse it.
-
-    Events queue up for `take`/`read_until`, which wait a bounded time; comment lines
-    (keep-alives) are counted. `close()` stops the thread within a keep-alive period."""
-
-    def __init__(self, url: str, headers: dict[str, str] | None = None) -> None:
-        self.url = url
-        self.events: queue.Queue[SseEvent] = queue.Queue()
-        self.comments: list[str] = []
-        self.status_code: int | None = None
-        self.error: BaseException | None = None
-        self._connected = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._read, args=(headers or {},), daemon=True)
-
-    def __enter__(self) -> SseReader:
-        self._thread.start()
-        try:
-            assert self._connected.wait(15), f"no response from {self.url}"
-            assert self.status_code == 200, f"{self.url}: HTTP {self.status_code} ({self.error})"
-        except AssertionError:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(10)
-        assert not self._thread.is_alive(), "the stream reader did not stop"
-
-    def _lines(self, response: httpx.Response) -> Iterator[str]:
-        for line in response.iter_lines():
-            if self._stop.is_set():
-                return
-            if line.startswith(":"):
-                self.comments.append(line)
-            yield line
-
-    def _read(self, headers: dict[str, str]) -> None:
-        try:
-            with http.stream("GET", self.url, headers=headers) as response:
-                self.status_code = response.status_code
-                self._connected.set()
-                if response.status_code == 200:
-                    for event in parse_sse(self._lines(response)):
-                        self.events.put(event)
-        except BaseException as exc:  # reported by the waits below
-            self.error = exc
-        finally:
-            self._connected.set()
-
-    def _next(self, deadline: float, seen: list[SseEvent]) -> SseEvent:
-        try:
-            return self.events.get(timeout=max(deadline - time.monotonic(), 0.01))
-        except queue.Empty:
-            kinds = [(event.event, event.id) for event in seen]
-            raise AssertionError(
-                f"{self.url}: stream stalled after {kinds} ({self.error})"
-            ) from None
-
-    def take(self, count: int, timeout: float = 15.0) -> list[SseEvent]:
-        """The next `count` events."""
-        deadline = time.monotonic() + timeout
-        got: list[SseEvent] = []
-        while len(got) < count:
-            got.append(self._next(deadline, got))
-        return got
-
-    def read_until(self, done: Callable[[SseEvent], bool], timeout: float = 15.0) -> list[SseEvent]:
-        """Events up to and including the first one for which `done` is true."""
-        deadline = time.monotonic() + timeout
-        got: list[SseEvent] = []
-        while not got or not done(got[-1]):
-            got.append(self._next(deadline, got))
-        return got
-
-    def quiet(self, seconds: float) -> list[SseEvent]:
-        """Whatever arrives in the next `seconds` (expected: nothing)."""
-        time.sleep(seconds)
-        got: list[SseEvent] = []
-        with contextlib.suppress(queue.Empty):
-            while True:
-                got.append(self.events.get_nowait())
-        return got
-
-
-def is_status(status: str) -> Callable[[SseEvent], bool]:
-    return lambda event: event.event == "status" and payload(event)["status"] == status
-
-
-class WebhookReceiver:
-    """A real HTTP server on a free port that records the JSON bodies POSTed to it; the
-    first `failures` requests get 500 (a receiver that is briefly down). Use as a context
-    manager; `wait(count)` returns the bodies once `count` have arrived."""
-
-    def __init__(self, failures: int = 0) -> None:
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-        receiver = self
-        self.failures, self.requests, self.bodies = failures, 0, []  # type: list[Any]
-        self._arrived = threading.Condition()
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                with receiver._arrived:
-                    receiver.requests += 1
-                    failing = receiver.requests <= receiver.failures
-                    if not failing:
-                        receiver.bodies.append(json.loads(body))
-                        receiver._arrived.notify_all()
-                self.send_response(500 if failing else 200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_port}/hook"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    def __enter__(self) -> WebhookReceiver:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def wait(self, count: int, timeout: float = 30.0) -> list[Any]:
-        deadline = time.monotonic() + timeout
-        with self._arrived:
-            while len(self.bodies) < count:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError(f"{len(self.bodies)} of {count} webhook posts arrived")
-                self._arrived.wait(left)
-            return list(self.bodies)

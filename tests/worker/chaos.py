@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.backend.points import metric_points
-from tests.support.live import SseReader, payload
+from tests.support.sse import SseReader, payload
 from tests.worker.conftest import Api, Process, Stack
 from worker.core.checkpoint import CHECKPOINT, load_checkpoint
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.live import SseEvent, SseReader, payload
+from tests.support.sse import SseEvent, SseReader, payload
 from tests.worker.conftest import (
     LONGER,
     TINY,

@@ -13,16 +13,8 @@ from sqlmodel import Session, select
 
 from backend.app.core.db import make_engine
 from backend.app.models import StreamEvent
-from tests.support.live import (
-    ServerProcess,
-    SseEvent,
-    SseReader,
-    Worker,
-    create_run,
-    http,
-    is_status,
-    payload,
-)
+from tests.support.live import ServerProcess, Worker, create_run, http
+from tests.support.sse import SseEvent, SseReader, is_status, payload
 from worker.schema.events import metric_points
 
 pytestmark = pytest.mark.timeout(60)

@@ -7,7 +7,7 @@ import time
 
 from tests.backend.api.conftest import MakeClient
 from tests.backend.api.helpers import failed, finished, running_run, training
-from tests.support.live import WebhookReceiver
+from tests.support.webhook import WebhookReceiver
 
 
 def test_a_run_that_ends_is_posted_with_its_status_accuracy_and_link(

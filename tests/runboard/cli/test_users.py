@@ -16,7 +16,8 @@ import pytest
 from backend.app.core.db import make_engine
 from runboard.cli.main import main
 from tests.backend.api.helpers import db_dump
-from tests.support.live import RUNBOARD, ServerProcess, SseReader, clean_env, http
+from tests.support.live import RUNBOARD, ServerProcess, clean_env, http
+from tests.support.sse import SseReader
 
 pytestmark = pytest.mark.timeout(90)
 
